@@ -1,0 +1,84 @@
+"""The ``openland`` command: one subcommand per job, each configured by a dataclass that tyro turns into flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import tyro
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderWorld:
+    """Draw a generated world (perspective and top-down) to a PNG with MuJoCo's offscreen renderer."""
+
+    seed: int = 0
+    """Seed of the world generator: the same seed always draws the same world."""
+    out: Path = Path("world.png")
+    """Where to write the PNG."""
+    width: int = 640
+    """Width in pixels of each of the two views."""
+    height: int = 480
+    """Height in pixels."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Describe:
+    """Print a generated task (world and game) as JSON, with its id."""
+
+    seed: int = 0
+    """Seed of the task generator."""
+    world_only: bool = False
+    """Print only the world, not the game."""
+
+
+def run_render_world(cfg: RenderWorld) -> None:
+    from worlds.generator import generate_world
+    from worlds.render import render_world_png
+    from worlds.spec import world_id
+
+    spec = generate_world(cfg.seed)
+    render_world_png(spec, cfg.out, width=cfg.width, height=cfg.height)
+    print(f"world {world_id(spec)} (seed {cfg.seed}, {spec.terrain.rows}x{spec.terrain.cols} tiles, "
+          f"{len(spec.objects)} objects, {len(spec.spawns)} players) -> {cfg.out}")
+
+
+def run_describe(cfg: Describe) -> None:
+    from worlds import codec
+
+    if cfg.world_only:
+        from worlds.generator import generate_world
+        from worlds.spec import world_id
+
+        spec = generate_world(cfg.seed)
+        print(json.dumps({"id": world_id(spec), "world": codec.to_jsonable(spec)}, indent=2))
+        return
+    from worlds.game import generate_task, task_id
+
+    task = generate_task(cfg.seed)
+    print(json.dumps({"id": task_id(task), "task": codec.to_jsonable(task)}, indent=2))
+
+
+COMMANDS: dict[str, tuple[type, Callable]] = {
+    "render-world": (RenderWorld, run_render_world),
+    "describe": (Describe, run_describe),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script ``openland``."""
+    argv = sys.argv[1:] if argv is None else argv
+    configs = {name: cls for name, (cls, _) in COMMANDS.items()}
+    cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv, prog="openland")
+    for cls, run in COMMANDS.values():
+        if type(cfg) is cls:
+            run(cfg)
+            return
+    raise AssertionError(f"no runner for {type(cfg).__name__}")
+
+
+if __name__ == "__main__":
+    main()
