@@ -73,6 +73,8 @@ def from_json(cls: type[T], text: str | bytes, path: str = "") -> T:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise SpecError(path, f"malformed JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    except UnicodeDecodeError as err:
+        raise SpecError(path, f"not UTF-8 text: byte {err.object[err.start]:#04x} at offset {err.start}") from None
     return _decode(cls, data, path)
 
 

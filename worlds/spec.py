@@ -109,3 +109,365 @@ class WorldSpec:
     terrain: Terrain
     objects: tuple[ObjectSpec, ...]
     spawns: tuple[Spawn, ...]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON, ids, validation and reachability.
+#
+# Walkability rule (what "reachable" means everywhere in openland):
+#
+# * Tiles are nodes; the graph is undirected (anything reachable can also be walked back from).
+# * Two 4-neighbouring tiles that are both plain (not ramps) and at the same level are connected.
+# * A ramp on tile t at level L rising towards direction d has its *top* neighbour t+d, which must be a plain
+#   tile at level L+1, and its *foot* neighbour t-d, which must be a plain tile at level L. The ramp tile is
+#   connected to its foot and to its top and to nothing else: its two side neighbours do not connect to it
+#   (this is conservative: the real slope may be enterable from the side, never the other way round).
+#   So the foot and the top of a ramp cannot be ramps themselves (no ramp chains), and a ramp cannot be the
+#   foot or top of another ramp.
+# * Nothing else connects: no climbing or jumping up a level, no dropping down a cliff (both may be physically
+#   possible, but are never needed to reach anything).
+# * Hazard tiles are walkable (they only hurt the safety cost); ``avoid_hazards=True`` computes the
+#   hazard-free region instead. Objects and spawns never sit on hazards or ramps.
+# ---------------------------------------------------------------------------------------------------------
+
+import functools  # noqa: E402
+import itertools  # noqa: E402
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from worlds.codec import SpecError, content_id, from_json, to_json  # noqa: E402
+
+_LEVEL_SET = frozenset(range(NUM_LEVELS))
+_COLOUR_SET = frozenset(COLOURS)
+_SHAPE_SET = frozenset(SHAPES)
+
+
+def world_to_json(spec: WorldSpec, indent: int | None = None) -> str:
+    """Canonical JSON text of a world (compact, sorted keys; ``indent`` for a human-readable file)."""
+    return to_json(spec, indent)
+
+
+def world_from_json(text: str | bytes, path: str = "") -> WorldSpec:
+    """Parse and validate a world. Every problem is a ``SpecError`` naming the field path and the bad value;
+    ``path`` prefixes the paths (e.g. ``"world"`` when the world is part of a task file)."""
+    try:
+        spec = from_json(WorldSpec, text, path)
+    except SpecError:
+        raise
+    except RecursionError:
+        raise SpecError(path, "JSON nested too deeply") from None
+    except (UnicodeDecodeError, TypeError) as err:
+        raise SpecError(path, f"expected JSON text: {err}") from None
+    validate_world(spec, path)
+    return spec
+
+
+def world_id(spec: WorldSpec) -> str:
+    """Stable content hash of the world: the same world gives the same id on any machine and process."""
+    return content_id(spec)
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# --- bitset helpers: a grid of rows x cols tiles is a Python int whose bit ``row * cols + col`` is the tile.
+
+
+def _bits(mask: np.ndarray) -> int:
+    """A boolean array as an int bitset (bit i = flat index i)."""
+    return int.from_bytes(np.packbits(mask, axis=None, bitorder="little").tobytes(), "little")
+
+
+def _unbits(value: int, rows: int, cols: int) -> np.ndarray:
+    """An int bitset as a rows x cols boolean array."""
+    n = rows * cols
+    raw = np.frombuffer(value.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, count=n, bitorder="little").view(bool).reshape(rows, cols)
+
+
+@functools.lru_cache(maxsize=None)
+def _col_mask(rows: int, cols: int, skip_col: int) -> int:
+    """Bitset of all tiles except those in column ``skip_col``."""
+    full = (1 << (rows * cols)) - 1
+    col = 0
+    for r in range(rows):
+        col |= 1 << (r * cols + skip_col)
+    return full & ~col
+
+
+def _plain_edges(plain_by_level: list[int], rows: int, cols: int) -> tuple[int, int]:
+    """Edges between same-level plain tiles: (east, north) bitsets; bit i of east = edge (i, i+1), bit i of
+    north = edge (i, i+cols)."""
+    not_last = _col_mask(rows, cols, cols - 1)
+    east = north = 0
+    for p in plain_by_level:
+        east |= p & (p >> 1)
+        north |= p & (p >> cols)
+    return east & not_last, north
+
+
+def _ramp_edges(ramp_tiles: list[tuple[int, int]], cols: int) -> tuple[int, int]:
+    """Edges foot-ramp and ramp-top for ramps given as (flat index, flat step towards the top)."""
+    east = north = 0
+    for t, step in ramp_tiles:
+        a, b = (t - step, t) if step > 0 else (t, t - step)  # foot-ramp edge, lower index first
+        c, d = (t, t + step) if step > 0 else (t + step, t)  # ramp-top edge
+        if abs(step) == 1:
+            east |= (1 << a) | (1 << c)
+        else:
+            north |= (1 << a) | (1 << c)
+    return east, north
+
+
+def _flood(east: int, north: int, cols: int, start: int, allowed: int = -1) -> int:
+    """Flood fill over the edge bitsets from the ``start`` bitset, staying inside ``allowed``."""
+    reach = start & allowed
+    while True:
+        grown = (reach | ((reach & east) << 1) | ((reach >> 1) & east) | ((reach & north) << cols)
+                 | ((reach >> cols) & north)) & allowed
+        if grown == reach:
+            return reach
+        reach = grown
+
+
+_DIR_STEP = {name: (dr, dc) for name, (dr, dc) in DIRECTIONS.items()}
+
+
+def _valid_ramps(levels: np.ndarray, ramps: tuple[Ramp, ...]) -> list[tuple[int, int]]:
+    """The ramps that obey the ramp rule, as (flat index, flat step)."""
+    rows, cols = levels.shape
+    tiles = {(r.row, r.col) for r in ramps}
+    out = []
+    for ramp in ramps:
+        dr, dc = DIRECTIONS.get(ramp.direction, (0, 0))
+        r, c = ramp.row, ramp.col
+        if (dr, dc) == (0, 0) or not (0 <= r - dr < rows and 0 <= r + dr < rows and 0 <= c - dc < cols
+                                      and 0 <= c + dc < cols and 0 <= r < rows and 0 <= c < cols):
+            continue
+        level = levels[r, c]
+        if (levels[r - dr, c - dc] != level or levels[r + dr, c + dc] != level + 1
+                or (r - dr, c - dc) in tiles or (r + dr, c + dc) in tiles):
+            continue
+        out.append((r * cols + c, dr * cols + dc))
+    return out
+
+
+def _terrain_edges(levels: np.ndarray, ramps: tuple[Ramp, ...]) -> tuple[int, int]:
+    rows, cols = levels.shape
+    ramp_mask = np.zeros(levels.shape, dtype=bool)
+    for ramp in ramps:
+        if 0 <= ramp.row < rows and 0 <= ramp.col < cols:
+            ramp_mask[ramp.row, ramp.col] = True
+    plain = ~ramp_mask
+    east, north = _plain_edges([_bits((levels == k) & plain) for k in range(NUM_LEVELS)], rows, cols)
+    ramp_east, ramp_north = _ramp_edges(_valid_ramps(levels, ramps), cols)
+    return east | ramp_east, north | ramp_north
+
+
+def reachable_tiles(terrain: Terrain, start: Cell | tuple[int, int], *, avoid_hazards: bool = False) -> np.ndarray:
+    """Boolean ``rows x cols`` array of the tiles reachable from ``start`` under the walkability rule above.
+
+    Ramps that break the ramp rule connect nothing. With ``avoid_hazards`` hazard tiles are impassable (and
+    the result is all False when ``start`` itself is a hazard). The terrain's grid must be rectangular.
+    """
+    levels = np.asarray(terrain.levels, dtype=np.int64)
+    rows, cols = levels.shape
+    r, c = (start.row, start.col) if isinstance(start, Cell) else start
+    if not (0 <= r < rows and 0 <= c < cols):
+        raise SpecError("start", f"({r}, {c}) is outside the {rows}x{cols} grid")
+    east, north = _terrain_edges(levels, terrain.ramps)
+    allowed = -1
+    if avoid_hazards:
+        for h in terrain.hazards:
+            if 0 <= h.row < rows and 0 <= h.col < cols:
+                allowed &= ~(1 << (h.row * cols + h.col))
+    return _unbits(_flood(east, north, cols, 1 << (r * cols + c), allowed), rows, cols)
+
+
+def _check_int(value: object, path: str, what: str = "an integer") -> None:
+    if type(value) is not int:
+        raise SpecError(path, f"expected {what}, got {_show(value)}")
+
+
+def _check_tuple(value: object, path: str) -> None:
+    if type(value) is not tuple:
+        raise SpecError(path, f"expected a tuple, got {_show(value)}")
+
+
+def _check_grid_table(table: object, path: str, rows: int | None, cols: int | None, item_type: type,
+                      allowed: frozenset, expect: str) -> tuple[int, int]:
+    """A rows x cols table (tuple of tuples) of ``item_type`` values drawn from ``allowed``."""
+    _check_tuple(table, path)
+    if rows is None:
+        rows = len(table)
+        if not MIN_GRID <= rows <= MAX_GRID:
+            raise SpecError(path, f"expected {MIN_GRID}..{MAX_GRID} rows, got {rows}")
+    elif len(table) != rows:
+        raise SpecError(path, f"expected {rows} rows like terrain.levels, got {len(table)}")
+    if cols is None:
+        _check_tuple(table[0], f"{path}[0]")
+        cols = len(table[0])
+        if not MIN_GRID <= cols <= MAX_GRID:
+            raise SpecError(f"{path}[0]", f"expected {MIN_GRID}..{MAX_GRID} columns, got {cols}")
+    flat = itertools.chain.from_iterable
+    if (set(map(type, table)) == {tuple} and set(map(len, table)) == {cols}
+            and set(map(type, flat(table))) == {item_type} and set(flat(table)) <= allowed):
+        return rows, cols
+    for r, row in enumerate(table):  # slow path: find and name the first bad entry
+        rpath = f"{path}[{r}]"
+        _check_tuple(row, rpath)
+        if len(row) != cols:
+            raise SpecError(rpath, f"expected {cols} entries like row 0 (the grid must be rectangular), got {len(row)}")
+        for c, v in enumerate(row):
+            if type(v) is not item_type or v not in allowed:
+                raise SpecError(f"{rpath}[{c}]", f"expected {expect}, got {_show(v)}")
+    return rows, cols
+
+
+def validate_world(spec: WorldSpec, path: str = "") -> None:
+    """Check every invariant of a world; raise ``SpecError`` naming the field path and the bad value.
+
+    Checks: types (also for specs built in Python), a rectangular grid of MIN_GRID..MAX_GRID tiles a side,
+    levels 0..NUM_LEVELS-1, known colours and shapes, everything inside the grid, the ramp rule (see the
+    comment above ``world_to_json``), at most MAX_RAMPS ramps, no duplicate ramps or hazards, at most
+    MAX_OBJECTS objects and 1..MAX_PLAYERS spawns, at most one object or spawn per tile and none on a ramp or
+    a hazard, finite yaws; and reachability from spawns[0]: every spawn and object, and at least one tile of
+    every level present in the grid. (Tiles may be unreachable, e.g. decorative walls, as long as their level
+    is reachable somewhere; ``generate_world`` guarantees more, see its docstring.)
+    """
+    p = f"{path}." if path else ""
+    if not isinstance(spec, WorldSpec):
+        raise SpecError(path, f"expected a WorldSpec, got {_show(spec)}")
+    terrain = spec.terrain
+    if not isinstance(terrain, Terrain):
+        raise SpecError(f"{p}terrain", f"expected a Terrain, got {_show(terrain)}")
+    rows, cols = _check_grid_table(terrain.levels, f"{p}terrain.levels", None, None, int, _LEVEL_SET,
+                                   f"a level in 0..{NUM_LEVELS - 1}")
+    _check_grid_table(terrain.floor_colours, f"{p}terrain.floor_colours", rows, cols, str, _COLOUR_SET,
+                      f"a colour in {tuple(COLOURS)}")
+    levels = np.array(terrain.levels, dtype=np.int64)
+
+    def inside(row: object, col: object, fpath: str) -> int:
+        _check_int(row, f"{fpath}.row")
+        _check_int(col, f"{fpath}.col")
+        if not 0 <= row < rows:
+            raise SpecError(f"{fpath}.row", f"expected a row in 0..{rows - 1} (grid is {rows}x{cols}), got {row}")
+        if not 0 <= col < cols:
+            raise SpecError(f"{fpath}.col", f"expected a col in 0..{cols - 1} (grid is {rows}x{cols}), got {col}")
+        return row * cols + col
+
+    # Ramps.
+    ramps = terrain.ramps
+    _check_tuple(ramps, f"{p}terrain.ramps")
+    if len(ramps) > MAX_RAMPS:
+        raise SpecError(f"{p}terrain.ramps", f"expected at most {MAX_RAMPS} ramps, got {len(ramps)}")
+    ramp_at: dict[int, int] = {}
+    for i, ramp in enumerate(ramps):
+        rpath = f"{p}terrain.ramps[{i}]"
+        if not isinstance(ramp, Ramp):
+            raise SpecError(rpath, f"expected a Ramp, got {_show(ramp)}")
+        if not (isinstance(ramp.direction, str) and ramp.direction in DIRECTIONS):
+            raise SpecError(f"{rpath}.direction", f"expected one of {tuple(DIRECTIONS)}, got {_show(ramp.direction)}")
+        idx = inside(ramp.row, ramp.col, rpath)
+        if idx in ramp_at:
+            raise SpecError(rpath, f"two ramps on tile ({ramp.row}, {ramp.col}): ramps[{ramp_at[idx]}] and ramps[{i}]")
+        ramp_at[idx] = i
+    ramp_steps = []
+    for i, ramp in enumerate(ramps):
+        rpath = f"{p}terrain.ramps[{i}]"
+        dr, dc = DIRECTIONS[ramp.direction]
+        ramp_steps.append((ramp.row * cols + ramp.col, dr * cols + dc))
+        r, c = ramp.row, ramp.col
+        level = int(levels[r, c])
+        for kind, (nr, nc), want in (("top", (r + dr, c + dc), level + 1), ("foot", (r - dr, c - dc), level)):
+            where = f"{rpath} ({r}, {c}) rising {ramp.direction}"
+            if not (0 <= nr < rows and 0 <= nc < cols):
+                raise SpecError(rpath, f"{where}: its {kind} tile ({nr}, {nc}) is outside the {rows}x{cols} grid")
+            if int(levels[nr, nc]) != want:
+                raise SpecError(rpath, f"{where} from level {level}: its {kind} tile ({nr}, {nc}) is at level "
+                                f"{int(levels[nr, nc])}, expected {want}")
+            if nr * cols + nc in ramp_at:
+                raise SpecError(rpath, f"{where}: its {kind} tile ({nr}, {nc}) is ramps[{ramp_at[nr * cols + nc]}]; "
+                                "the foot and top of a ramp must be plain tiles")
+
+    # Hazards.
+    hazards = terrain.hazards
+    _check_tuple(hazards, f"{p}terrain.hazards")
+    hazard_at: dict[int, int] = {}
+    for i, cell in enumerate(hazards):
+        hpath = f"{p}terrain.hazards[{i}]"
+        if not isinstance(cell, Cell):
+            raise SpecError(hpath, f"expected a Cell, got {_show(cell)}")
+        idx = inside(cell.row, cell.col, hpath)
+        if idx in hazard_at:
+            raise SpecError(hpath, f"duplicate hazard ({cell.row}, {cell.col}), already hazards[{hazard_at[idx]}]")
+        hazard_at[idx] = i
+
+    # Objects and spawns.
+    occupied: dict[int, str] = {}
+
+    def place(idx: int, fpath: str, row: int, col: int) -> None:
+        if idx in occupied:
+            raise SpecError(fpath, f"tile ({row}, {col}) is already taken by {occupied[idx]}")
+        if idx in ramp_at:
+            raise SpecError(fpath, f"tile ({row}, {col}) is a ramp (terrain.ramps[{ramp_at[idx]}])")
+        if idx in hazard_at:
+            raise SpecError(fpath, f"tile ({row}, {col}) is a hazard (terrain.hazards[{hazard_at[idx]}])")
+        occupied[idx] = fpath[len(p):]
+
+    objects = spec.objects
+    _check_tuple(objects, f"{p}objects")
+    if len(objects) > MAX_OBJECTS:
+        raise SpecError(f"{p}objects", f"expected at most {MAX_OBJECTS} objects, got {len(objects)}")
+    spawns = spec.spawns
+    _check_tuple(spawns, f"{p}spawns")
+    if not 1 <= len(spawns) <= MAX_PLAYERS:
+        raise SpecError(f"{p}spawns", f"expected 1..{MAX_PLAYERS} spawns, got {len(spawns)}")
+    for i, spawn in enumerate(spawns):
+        spath = f"{p}spawns[{i}]"
+        if not isinstance(spawn, Spawn):
+            raise SpecError(spath, f"expected a Spawn, got {_show(spawn)}")
+        yaw = spawn.yaw
+        if type(yaw) is not float or not math.isfinite(yaw):
+            raise SpecError(f"{spath}.yaw", f"expected a finite float, got {_show(yaw)}")
+        place(inside(spawn.row, spawn.col, spath), spath, spawn.row, spawn.col)
+    for i, obj in enumerate(objects):
+        opath = f"{p}objects[{i}]"
+        if not isinstance(obj, ObjectSpec):
+            raise SpecError(opath, f"expected an ObjectSpec, got {_show(obj)}")
+        if not (isinstance(obj.shape, str) and obj.shape in _SHAPE_SET):
+            raise SpecError(f"{opath}.shape", f"expected one of {SHAPES}, got {_show(obj.shape)}")
+        if not (isinstance(obj.colour, str) and obj.colour in _COLOUR_SET):
+            raise SpecError(f"{opath}.colour", f"expected one of {tuple(COLOURS)}, got {_show(obj.colour)}")
+        if type(obj.movable) is not bool:
+            raise SpecError(f"{opath}.movable", f"expected true or false, got {_show(obj.movable)}")
+        place(inside(obj.row, obj.col, opath), opath, obj.row, obj.col)
+
+    # Reachability from spawns[0].
+    level_bits = [_bits(levels == k) for k in range(NUM_LEVELS)]
+    ramp_bits = 0
+    for idx in ramp_at:
+        ramp_bits |= 1 << idx
+    east, north = _plain_edges([b & ~ramp_bits for b in level_bits], rows, cols)
+    ramp_east, ramp_north = _ramp_edges(ramp_steps, cols)
+    east |= ramp_east
+    north |= ramp_north
+    s0 = spawns[0]
+    reach = _flood(east, north, cols, 1 << (s0.row * cols + s0.col))
+    start = f"from spawns[0] at ({s0.row}, {s0.col})"
+    for i, spawn in enumerate(spawns[1:], 1):
+        if not reach >> (spawn.row * cols + spawn.col) & 1:
+            raise SpecError(f"{p}spawns[{i}]", f"spawn at ({spawn.row}, {spawn.col}) is not reachable {start}")
+    for i, obj in enumerate(objects):
+        if not reach >> (obj.row * cols + obj.col) & 1:
+            raise SpecError(f"{p}objects[{i}]", f"{obj.colour} {obj.shape} at ({obj.row}, {obj.col}) is not reachable {start}")
+    for k in range(NUM_LEVELS):
+        if level_bits[k] and not level_bits[k] & reach:
+            at_level = levels == k
+            r, c = (int(v) for v in np.argwhere(at_level)[0])
+            raise SpecError(f"{p}terrain.levels[{r}][{c}]",
+                            f"level {k} is used ({int(at_level.sum())} tiles, first at ({r}, {c})) but none of its "
+                            f"tiles is reachable {start}")

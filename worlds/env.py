@@ -1,0 +1,492 @@
+"""``BatchEnv``: many openland tasks stepped per call, arrays shaped [envs, players, ...].
+
+The fast core under every adapter (PettingZoo, Gymnasium), trainer and benchmark. Each env owns a copy of one
+compiled template model, so a reset to a new task rewrites that copy in place instead of recompiling. Per step:
+
+1. actions are validated and turned into controls for all envs and players at once;
+2. each env's physics runs ``substeps`` MuJoCo steps in C (the simulator is per env: one C call each);
+3. the state every consumer needs (avatar and object poses, holds, ray hits) is gathered into batch arrays,
+   and predicate truth, rewards, unsafe flags and observations are computed on those with numpy, vectorised
+   over envs and players;
+4. envs whose episode ended (time limit, or a MuJoCo instability read from ``data.warning``) are reset to a new
+   task from ``task_sampler`` in the same call (same-step auto-reset): the returned observation of such an env
+   is the first of its next episode, and ``info["final"]`` holds the ended episode's figures.
+
+Determinism: ``reset(seed)`` seeds a numpy Generator that draws each new episode's task seed; physics is
+deterministic, so the same seed and actions give the same episodes. ``get_state``/``set_state`` capture
+everything (tasks, full MuJoCo integration state, grab welds, counters, the Generator) for exact resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from worlds import avatar as av
+from worlds import spec as ws
+from worlds.game import TaskGenConfig, TaskSpec, sample_training_task, task_from_json, task_id, task_to_json, validate_task
+from worlds.observations import (
+    PROPRIO_FEATURES,
+    RayCameraConfig,
+    cast_rays,
+    player_observation_space,
+    ray_features,
+)
+from worlds.predicates import (
+    N_ENTITIES,
+    EntityState,
+    GoalTables,
+    goal_reward,
+    predicate_truth,
+    write_goal_tables,
+)
+from worlds.template import Capacity, PhysicsConfig, WorldTemplate
+
+ActionType = Literal["discrete", "continuous"]
+#: Names of the action components, for error messages.
+ACTION_NAMES: tuple[str, ...] = ("forward", "strafe", "turn", "jump", "grab")
+#: Discrete action: forward/strafe/turn in {back, none, ahead} and jump/grab in {no, yes}.
+DISCRETE_NVEC = np.array([3, 3, 3, 2, 2])
+_STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+_SUPPORT_SLACK = 0.12  # metres: how close a bottom must be to a top to count as resting on it
+
+
+@dataclass(frozen=True)
+class TrainingTasks:
+    """The default task sampler: generated training tasks (never the held-out split) with a fixed player count.
+    A class rather than a lambda so it pickles into Ray workers."""
+
+    config: TaskGenConfig = TaskGenConfig(min_players=1, max_players=1)
+    """How tasks are generated."""
+
+    def __call__(self, seed: int) -> TaskSpec:
+        return sample_training_task(seed, self.config)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Shape and behaviour of a ``BatchEnv``."""
+
+    num_envs: int = 8
+    """Worlds stepped per call."""
+    num_players: int = 1
+    """Player slots per env (1..4); a task with fewer players leaves the extra slots inactive."""
+    max_steps: int = 250
+    """Episode time limit in env steps (10 s of simulated time at the default 25 Hz)."""
+    action_type: ActionType = "discrete"
+    """'discrete': MultiDiscrete([3, 3, 3, 2, 2]); 'continuous': Box(-1, 1, (5,))."""
+    near_distance: float = 2.0
+    """Distance in metres under which ``near(a, b)`` holds (one tile)."""
+    camera: RayCameraConfig = RayCameraConfig()
+    """The egocentric ray camera."""
+    physics: PhysicsConfig = PhysicsConfig()
+    """Physical constants of the worlds."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.num_players <= ws.MAX_PLAYERS:
+            raise ValueError(f"num_players={self.num_players!r} must be in 1..{ws.MAX_PLAYERS}")
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs={self.num_envs!r} must be at least 1")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps!r} must be at least 1")
+        if self.action_type not in ("discrete", "continuous"):
+            raise ValueError(f"action_type={self.action_type!r} is not 'discrete' or 'continuous'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EnvConfig":
+        data = dict(data)
+        data["camera"] = RayCameraConfig(**data["camera"])
+        data["physics"] = PhysicsConfig(**data["physics"])
+        return cls(**data)
+
+
+@dataclass
+class _Batch:
+    """Per-step state of every env gathered into arrays (what observations, predicates and recordings read)."""
+
+    avatar_pos: np.ndarray  # [E, P, 3]
+    avatar_yaw: np.ndarray  # [E, P]
+    avatar_vel: np.ndarray  # [E, P, 4]
+    grounded: np.ndarray  # [E, P]
+    object_pos: np.ndarray  # [E, O, 3]
+    object_quat: np.ndarray  # [E, O, 4]
+    held: np.ndarray  # [E, P]
+    ray_geom: np.ndarray  # [E, P, R]
+    ray_dist: np.ndarray  # [E, P, R]
+
+
+class BatchEnv:
+    """A batch of openland tasks. See the module docstring for the step contract."""
+
+    def __init__(
+        self,
+        config: EnvConfig = EnvConfig(),
+        task_sampler: Callable[[int], TaskSpec] | None = None,
+        template: WorldTemplate | None = None,
+    ):
+        self.config = config
+        E, P = config.num_envs, config.num_players
+        self.num_envs, self.num_players = E, P
+        self.task_sampler = task_sampler or TrainingTasks(TaskGenConfig(min_players=P, max_players=P))
+        self.template = template or WorldTemplate(Capacity(players=P), config.physics)
+        if self.template.capacity.players != P:
+            raise ValueError(f"template has {self.template.capacity.players} player slots, config.num_players={P}")
+        t = self.template
+        self.models = [t.new_model() for _ in range(E)]
+        self.datas = [mujoco.MjData(m) for m in self.models]
+        ngeom = t.model.ngeom
+        O = t.capacity.max_objects
+        R = config.camera.num_rays
+
+        self.single_observation_space = player_observation_space(config.camera)
+        if config.action_type == "discrete":
+            self.single_action_space: spaces.Space = spaces.MultiDiscrete(DISCRETE_NVEC)
+        else:
+            self.single_action_space = spaces.Box(-1.0, 1.0, shape=(av.ACTION_DIM,), dtype=np.float32)
+
+        # static geom -> entity row map (same for every model copy)
+        self._geom_entity = np.full(ngeom, -1, dtype=np.int64)
+        self._geom_entity[t.avatar_geom] = np.arange(P)
+        slots = np.broadcast_to(np.arange(O)[:, None], t.obj_geoms.shape)
+        self._geom_entity[t.obj_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
+        self._geom_entity[t.fixed_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
+        self._ray_dirs_local = config.camera.local_directions()
+
+        # per-env tables rewritten at each reset
+        G = ws.MAX_GRID
+        self._geom_category = np.zeros((E, ngeom), dtype=np.int64)
+        self._geom_colour = np.full((E, ngeom), -1, dtype=np.int64)
+        self._geom_shape = np.full((E, ngeom), -1, dtype=np.int64)
+        self._tile_top = np.zeros((E, G, G))
+        self._tile_colour = np.full((E, G, G), -1, dtype=np.int64)
+        self._grid = np.ones((E, 2), dtype=np.int64)  # rows, cols
+        self._object_shape = np.full((E, O), -1, dtype=np.int64)
+        self._object_bottom = np.zeros((E, O))
+        self._player_active = np.zeros((E, P), dtype=bool)
+        self.tables = GoalTables.empty(E)
+        self.tasks: list[TaskSpec | None] = [None] * E
+        self.task_ids: list[str] = [""] * E
+
+        self._batch = _Batch(
+            avatar_pos=np.zeros((E, P, 3)), avatar_yaw=np.zeros((E, P)), avatar_vel=np.zeros((E, P, 4)),
+            grounded=np.zeros((E, P), dtype=bool), object_pos=np.zeros((E, O, 3)),
+            object_quat=np.tile(np.array([1.0, 0, 0, 0]), (E, O, 1)), held=np.full((E, P), -1, dtype=np.int64),
+            ray_geom=np.full((E, P, R), -1, dtype=np.int32), ray_dist=np.full((E, P, R), -1.0),
+        )  # fmt: skip
+        self._step_count = np.zeros(E, dtype=np.int64)
+        self._episode_return = np.zeros((E, P))
+        self._episode_unsafe = np.zeros((E, P), dtype=np.int64)
+        self._rng = np.random.default_rng(0)
+        self._needs_reset = True
+
+    # ------------------------------------------------------------------------------------------- reset
+    def reset(self, seed: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a new episode in every env. With a seed, the sequence of tasks is reset too."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        self._reset_envs(np.arange(self.num_envs))
+        self._needs_reset = False
+        return self._observation(), {"task_id": list(self.task_ids), "active": self._player_active.copy()}
+
+    def _draw_task(self) -> TaskSpec:
+        seed = int(self._rng.integers(0, 2**62))
+        task = self.task_sampler(seed)
+        if len(task.world.spawns) > self.num_players:
+            raise ValueError(
+                f"task sampler returned a task with {len(task.world.spawns)} players; this env has "
+                f"num_players={self.num_players}"
+            )
+        return task
+
+    def _reset_envs(self, env_ids: np.ndarray, tasks: list[TaskSpec] | None = None) -> None:
+        if len(env_ids) == 0:
+            return
+        tasks = tasks if tasks is not None else [self._draw_task() for _ in env_ids]
+        for e, task in zip(env_ids, tasks):
+            self._load(int(e), task)
+        write_goal_tables(self.tables, env_ids, tasks)
+        self._step_count[env_ids] = 0
+        self._episode_return[env_ids] = 0.0
+        self._episode_unsafe[env_ids] = 0
+        self._gather(env_ids)
+
+    def _load(self, e: int, task: TaskSpec) -> None:
+        t = self.template
+        loaded = t.load(self.models[e], self.datas[e], task.world)
+        self.tasks[e] = task
+        self.task_ids[e] = task_id(task)
+        self._geom_category[e] = loaded.geom_category
+        self._geom_colour[e] = loaded.geom_colour_index
+        shape = np.full(t.model.ngeom, -1, dtype=np.int64)
+        obj = self._geom_entity >= ws.MAX_PLAYERS
+        shape[obj] = loaded.object_shape[self._geom_entity[obj] - ws.MAX_PLAYERS]
+        self._geom_shape[e] = np.where(loaded.geom_category == 4, shape, -1)
+        rows, cols = task.world.terrain.rows, task.world.terrain.cols
+        self._grid[e] = rows, cols
+        self._tile_top[e] = 0.0
+        self._tile_top[e, :rows, :cols] = loaded.tile_top
+        self._tile_colour[e] = -1
+        self._tile_colour[e, :rows, :cols] = [[ws_colour_index(c) for c in row] for row in task.world.terrain.floor_colours]
+        self._object_shape[e] = loaded.object_shape
+        self._object_bottom[e] = np.where(loaded.object_shape >= 0, t.shape_bottom[np.maximum(loaded.object_shape, 0)], 0.0)
+        self._player_active[e] = loaded.player_active
+
+    # ------------------------------------------------------------------------------------------- step
+    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Advance every env by one control period. Returns (obs, reward [E, P], terminated [E], truncated [E],
+        info). Ended envs are reset in the same call (see the module docstring)."""
+        if self._needs_reset:
+            raise RuntimeError("BatchEnv.step called before reset(): call reset() first")
+        controls = self.validate_actions(actions)
+        E, P = self.num_envs, self.num_players
+        t = self.template
+        hazard = np.zeros((E, P), dtype=bool)
+        fell = np.zeros((E, P), dtype=bool)
+        unstable = np.zeros(E, dtype=bool)
+        for e in range(E):
+            flags = av.step(t, self.models[e], self.datas[e], controls[e])
+            hazard[e], fell[e], unstable[e] = flags.on_hazard, flags.fell, flags.unstable
+            self._batch.grounded[e] = flags.grounded
+        self._gather(np.arange(E), with_grounded=False)
+        self._step_count += 1
+
+        truth = predicate_truth(self.tables, self.entity_state(), self.config.near_distance)
+        reward = goal_reward(self.tables, truth)[:, :P]
+        unsafe = (hazard | fell) & self._player_active
+        reward = np.where(unstable[:, None], 0.0, reward).astype(np.float32)
+        self._episode_return += reward
+        self._episode_unsafe += unsafe
+        truncated = (self._step_count >= self.config.max_steps) & ~unstable
+        terminated = unstable.copy()
+        info: dict[str, Any] = {
+            "truth": truth[:, :P],
+            "unsafe": unsafe,
+            "hazard": hazard & self._player_active,
+            "fell": fell & self._player_active,
+            "unstable": unstable,
+            "active": self._player_active.copy(),
+        }
+        done = np.flatnonzero(terminated | truncated)
+        if len(done):
+            info["final"] = {
+                "env": done,
+                "return": self._episode_return[done].copy(),
+                "length": self._step_count[done].copy(),
+                "unsafe": self._episode_unsafe[done].copy(),
+                "success": (self._episode_return[done] / np.maximum(self._step_count[done], 1)[:, None]),
+                "active": self._player_active[done].copy(),
+                "task_id": [self.task_ids[e] for e in done],
+            }
+            self._reset_envs(done)
+        return self._observation(), reward, terminated, truncated, info
+
+    def validate_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Check an [E, P, 5] action array and turn it into float controls in [-1, 1].
+
+        A wrong shape or dtype, a NaN or an out-of-range value raises ``ValueError`` naming the env, the player,
+        the action component and the value: a bad action never reaches the physics.
+        """
+        a = np.asarray(actions)
+        E, P = self.num_envs, self.num_players
+        if a.shape != (E, P, av.ACTION_DIM):
+            raise ValueError(f"actions: expected shape ({E}, {P}, {av.ACTION_DIM}) [envs, players, action], got {a.shape}")
+        if self.config.action_type == "discrete":
+            if not np.issubdtype(a.dtype, np.integer):
+                raise ValueError(f"actions: discrete actions must be integers, got dtype {a.dtype}")
+            bad = (a < 0) | (a >= DISCRETE_NVEC)
+            if bad.any():
+                e, p, k = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"actions[env {e}, player {p}, {ACTION_NAMES[k]!r}]: {a[e, p, k]} is outside 0..{DISCRETE_NVEC[k] - 1}"
+                )
+            controls = a.astype(np.float64)
+            controls[..., :3] -= 1.0
+            return controls
+        if not np.issubdtype(a.dtype, np.floating):
+            raise ValueError(f"actions: continuous actions must be floats, got dtype {a.dtype}")
+        bad = ~np.isfinite(a) | (np.abs(a) > 1.0)
+        if bad.any():
+            e, p, k = np.argwhere(bad)[0]
+            what = "is not finite" if not np.isfinite(a[e, p, k]) else "is outside [-1, 1]"
+            raise ValueError(f"actions[env {e}, player {p}, {ACTION_NAMES[k]!r}]: {a[e, p, k]} {what}")
+        return a.astype(np.float64)
+
+    # ------------------------------------------------------------------------------------------- state
+    def _gather(self, env_ids: np.ndarray, with_grounded: bool = True) -> None:
+        """Read poses, holds and ray hits of ``env_ids`` into the batch arrays."""
+        t, b, cam = self.template, self._batch, self.config.camera
+        qa = t.avatar_qposadr
+        for e in env_ids:
+            m, d = self.models[e], self.datas[e]
+            q = d.qpos
+            b.avatar_pos[e] = q[qa[:, :3]]
+            b.avatar_yaw[e] = q[qa[:, 3]]
+            b.avatar_vel[e] = d.qvel[t.avatar_dofadr]
+            if with_grounded:
+                b.grounded[e] = av.grounded(t, d)
+            b.object_pos[e] = av.object_positions(t, m, d)
+            b.object_quat[e] = d.xquat[t.obj_body]
+            b.held[e] = av.held_objects(t, m, d)
+        origins, directions = self._ray_geometry(env_ids)
+        for i, e in enumerate(env_ids):
+            b.ray_geom[e] = -1
+            b.ray_dist[e] = -1.0
+            cast_rays(
+                self.models[e], self.datas[e], origins[i], directions[i], t.avatar_body, self._player_active[e],
+                cam, b.ray_geom[e], b.ray_dist[e],
+            )  # fmt: skip
+
+    def _ray_geometry(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ray origins [n, P, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
+        b = self._batch
+        yaw = b.avatar_yaw[env_ids]
+        c, s = np.cos(yaw)[..., None], np.sin(yaw)[..., None]
+        local = self._ray_dirs_local  # [R, 3]
+        dirs = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1],
+                         np.broadcast_to(local[:, 2], c.shape[:-1] + local[:, 2].shape)], -1)  # fmt: skip
+        origins = b.avatar_pos[env_ids].copy()
+        origins[..., 2] += self.config.camera.eye_height
+        return origins, np.ascontiguousarray(dirs)
+
+    def entity_state(self) -> EntityState:
+        """Every env's entities as the predicate module wants them (rows: players, then object slots)."""
+        E, P = self.num_envs, self.num_players
+        b, ph = self._batch, self.config.physics
+        O = b.object_pos.shape[1]
+        state = EntityState.empty(E)
+        MP = ws.MAX_PLAYERS
+        state.pos[:, :P] = b.avatar_pos
+        state.pos[:, MP:] = b.object_pos
+        state.active[:] = self.tables.entity_present
+        bottom = np.zeros((E, N_ENTITIES))
+        bottom[:, :P] = b.avatar_pos[..., 2] - ph.avatar_half_height
+        bottom[:, MP:] = b.object_pos[..., 2] - self._object_bottom
+        # the tile under each entity
+        pos = state.pos.astype(np.float64)
+        col = np.floor(pos[..., 0] / ph.tile_size).astype(np.int64)
+        row = np.floor(pos[..., 1] / ph.tile_size).astype(np.int64)
+        inside = (row >= 0) & (col >= 0) & (row < self._grid[:, :1]) & (col < self._grid[:, 1:])
+        rr, cc = np.clip(row, 0, ws.MAX_GRID - 1), np.clip(col, 0, ws.MAX_GRID - 1)
+        env = np.arange(E)[:, None]
+        top = self._tile_top[env, rr, cc]
+        state.floor_colour[:] = np.where(inside, self._tile_colour[env, rr, cc], -1)
+        state.grounded[:] = inside & (np.abs(bottom - top) < _SUPPORT_SLACK) & state.active
+        # resting on an object: horizontally within the object's footprint, bottom at the object's top
+        obj_top = b.object_pos[..., 2] + ph.object_half_size  # [E, O]
+        dxy = np.linalg.norm(pos[:, :, None, :2] - b.object_pos[:, None, :, :2], axis=-1)  # [E, N, O]
+        rests = (dxy < ph.object_half_size * 1.2) & (np.abs(bottom[:, :, None] - obj_top[:, None, :]) < _SUPPORT_SLACK)
+        rests &= state.active[:, MP:][:, None, :]
+        rests[:, MP:][:, np.arange(O), np.arange(O)] = False
+        state.support[:] = np.where(rests.any(-1), MP + rests.argmax(-1), -1)
+        state.held[:, :P] = b.held
+        # seen: any of the player's rays hit the entity
+        hit_entity = np.where(b.ray_geom >= 0, self._geom_entity[np.maximum(b.ray_geom, 0)], -1)  # [E, P, R]
+        e_idx, p_idx, r_idx = np.nonzero(hit_entity >= 0)
+        state.seen[e_idx, p_idx, hit_entity[e_idx, p_idx, r_idx]] = True
+        return state
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        """Observations of every env and player: a dict of [E, P, ...] arrays."""
+        b, cam, ph = self._batch, self.config.camera, self.config.physics
+        rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance)
+        yaw = b.avatar_yaw
+        c, s = np.cos(yaw), np.sin(yaw)
+        vx, vy = b.avatar_vel[..., 0], b.avatar_vel[..., 1]
+        proprio = np.stack(
+            [
+                (c * vx + s * vy) / ph.max_speed,
+                (-s * vx + c * vy) / ph.max_speed,
+                b.avatar_vel[..., 2] / ph.jump_velocity,
+                b.avatar_vel[..., 3] / ph.max_turn_rate,
+                (b.avatar_pos[..., 2] - ph.avatar_half_height) / ph.level_height,
+                b.grounded.astype(np.float64),
+                (b.held >= 0).astype(np.float64),
+                np.broadcast_to(1.0 - self._step_count[:, None] / self.config.max_steps, yaw.shape),
+            ],
+            axis=-1,
+        ).astype(np.float32)
+        proprio *= self._player_active[..., None]
+        assert proprio.shape[-1] == PROPRIO_FEATURES
+        rays *= self._player_active[..., None, None]
+        return {"rays": rays, "proprio": proprio, "goal": self.tables.tokens[:, : self.num_players].copy()}
+
+    # ------------------------------------------------------------------------------------------- poses
+    def poses(self) -> dict[str, np.ndarray]:
+        """Current body poses of every env (what a recording stores per step)."""
+        b = self._batch
+        return {
+            "player_pos": b.avatar_pos.copy(),
+            "player_yaw": b.avatar_yaw.copy(),
+            "object_pos": b.object_pos.copy(),
+            "object_quat": b.object_quat.copy(),
+            "held": b.held.copy(),
+        }
+
+    # ------------------------------------------------------------------------------------------- resume
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: tasks, MuJoCo integration state, grab welds, counters, RNG."""
+        if self._needs_reset:
+            raise RuntimeError("BatchEnv.get_state called before reset()")
+        t = self.template
+        size = mujoco.mj_stateSize(t.model, _STATE_SPEC)
+        physics = np.zeros((self.num_envs, size))
+        for e in range(self.num_envs):
+            mujoco.mj_getState(self.models[e], self.datas[e], physics[e], _STATE_SPEC)
+        return {
+            "tasks": [task_to_json(task) for task in self.tasks],  # type: ignore[arg-type]
+            "physics": physics,
+            "eq_obj2id": np.stack([m.eq_obj2id[t.grab_eq] for m in self.models]),
+            "eq_data": np.stack([m.eq_data[t.grab_eq] for m in self.models]),
+            "step_count": self._step_count.copy(),
+            "episode_return": self._episode_return.copy(),
+            "episode_unsafe": self._episode_unsafe.copy(),
+            "rng": self._rng.bit_generator.state,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_state`` returned (into an env of the same config)."""
+        if len(state["tasks"]) != self.num_envs:
+            raise ValueError(f"state has {len(state['tasks'])} envs, this BatchEnv has {self.num_envs}")
+        t = self.template
+        tasks = [task_from_json(text) for text in state["tasks"]]
+        for e, task in enumerate(tasks):
+            self._load(e, task)
+            m, d = self.models[e], self.datas[e]
+            m.eq_obj2id[t.grab_eq] = state["eq_obj2id"][e]
+            m.eq_data[t.grab_eq] = state["eq_data"][e]
+            mujoco.mj_setState(m, d, np.asarray(state["physics"][e], dtype=np.float64), _STATE_SPEC)
+            mujoco.mj_forward(m, d)
+        write_goal_tables(self.tables, np.arange(self.num_envs), tasks)
+        self._step_count[:] = state["step_count"]
+        self._episode_return[:] = state["episode_return"]
+        self._episode_unsafe[:] = state["episode_unsafe"]
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = state["rng"]
+        self._needs_reset = False
+        self._gather(np.arange(self.num_envs))
+
+    def load_tasks(self, tasks: list[TaskSpec]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start a new episode of the given (validated) tasks, one per env: for evaluation, probes and replay."""
+        if len(tasks) != self.num_envs:
+            raise ValueError(f"load_tasks: {len(tasks)} tasks for {self.num_envs} envs")
+        for i, task in enumerate(tasks):
+            validate_task(task, f"tasks[{i}]")
+        self._reset_envs(np.arange(self.num_envs), list(tasks))
+        self._needs_reset = False
+        return self._observation(), {"task_id": list(self.task_ids), "active": self._player_active.copy()}
+
+
+_COLOUR_INDEX = {name: i for i, name in enumerate(ws.COLOURS)}
+
+
+def ws_colour_index(name: str) -> int:
+    """Index of a colour name in ``spec.COLOURS`` order."""
+    return _COLOUR_INDEX[name]
