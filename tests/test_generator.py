@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 
 import pytest
@@ -182,16 +181,3 @@ def test_int_ranges_normalised():
     assert config.rows == (9, 9) and config.players == (3, 3)
     assert config == WorldGenConfig(rows=(9, 9), players=(3, 3))
     assert len(SHAPES) * len(config.colours) >= MAX_OBJECTS
-
-
-def test_speed_sanity():
-    """The target is >= 1000 worlds/s on one core (see the report); the machine is shared, so this only guards
-    against an order-of-magnitude regression."""
-    for seed in range(50):
-        generate_world(seed)
-    start = time.perf_counter()
-    n = 500
-    for seed in range(n):
-        generate_world(seed)
-    rate = n / (time.perf_counter() - start)
-    assert rate > 200, f"{rate:.0f} worlds/s"

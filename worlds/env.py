@@ -159,6 +159,7 @@ class BatchEnv:
         self._geom_entity[t.obj_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._geom_entity[t.fixed_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._ray_dirs_local = config.camera.local_directions()
+        self._ray_heights = config.camera.row_heights()
 
         # per-env tables rewritten at each reset
         G = ws.MAX_GRID
@@ -345,15 +346,15 @@ class BatchEnv:
             )  # fmt: skip
 
     def _ray_geometry(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ray origins [n, P, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
+        """Ray origins [n, P, rows, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
         b = self._batch
         yaw = b.avatar_yaw[env_ids]
         c, s = np.cos(yaw)[..., None], np.sin(yaw)[..., None]
         local = self._ray_dirs_local  # [R, 3]
         dirs = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1],
                          np.broadcast_to(local[:, 2], c.shape[:-1] + local[:, 2].shape)], -1)  # fmt: skip
-        origins = b.avatar_pos[env_ids].copy()
-        origins[..., 2] += self.config.camera.eye_height
+        origins = np.repeat(b.avatar_pos[env_ids][:, :, None, :], len(self.config.camera.rows), axis=2)
+        origins[..., 2] += self._ray_heights - self.config.physics.avatar_half_height
         return origins, np.ascontiguousarray(dirs)
 
     def entity_state(self) -> EntityState:

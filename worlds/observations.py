@@ -35,27 +35,42 @@ PROPRIO_FEATURES = 8
 
 @dataclass(frozen=True)
 class RayCameraConfig:
-    """The egocentric ray camera."""
+    """The egocentric ray camera: rows of rays, each row a horizontal fan cast from one height and pitch.
 
-    num_rays: int = 24
-    """Rays per player, spread evenly over the field of view."""
-    fov_degrees: float = 150.0
+    The default has a row at knee height looking straight ahead, which hits every object, avatar, wall and
+    raised level at any distance (objects are half a metre tall, so a single row from eye height would pass
+    over them beyond a few metres), and a row from eye height pitched down, which sees the floor (and its
+    colour) in front of the player.
+    """
+
+    rays_per_row: int = 17
+    """Rays per row, spread evenly over the field of view (odd, so one ray looks straight ahead)."""
+    rows: tuple[tuple[float, float], ...] = ((0.3, 0.0), (1.2, -25.0))
+    """(height above the avatar's feet in metres, pitch in degrees) of each row."""
+    fov_degrees: float = 120.0
     """Horizontal field of view."""
-    pitch_degrees: float = -12.0
-    """Downward tilt of every ray, so the floor in front and low objects are hit."""
     max_distance: float = 24.0
     """Range in metres; beyond it a ray reports nothing."""
-    eye_height: float = 0.35
-    """Height of the eyes above the avatar's centre."""
+
+    @property
+    def num_rays(self) -> int:
+        """Rays per player, all rows together."""
+        return self.rays_per_row * len(self.rows)
 
     def local_directions(self) -> np.ndarray:
-        """[R, 3] unit ray directions in the avatar's frame (x forward, y left, z up)."""
+        """[num_rays, 3] unit ray directions in the avatar's frame (x forward, y left, z up), row by row."""
         half = np.radians(self.fov_degrees) / 2
-        azimuth = np.linspace(half, -half, self.num_rays) if self.num_rays > 1 else np.zeros(1)
-        pitch = np.radians(self.pitch_degrees)
-        return np.stack(
-            [np.cos(azimuth) * np.cos(pitch), np.sin(azimuth) * np.cos(pitch), np.full_like(azimuth, np.sin(pitch))], 1
-        )
+        azimuth = np.linspace(half, -half, self.rays_per_row) if self.rays_per_row > 1 else np.zeros(1)
+        out = []
+        for _, pitch_degrees in self.rows:
+            pitch = np.radians(pitch_degrees)
+            out.append(np.stack([np.cos(azimuth) * np.cos(pitch), np.sin(azimuth) * np.cos(pitch),
+                                 np.full_like(azimuth, np.sin(pitch))], 1))  # fmt: skip
+        return np.concatenate(out)
+
+    def row_heights(self) -> np.ndarray:
+        """[rows] height of each row's origin above the avatar's feet."""
+        return np.array([h for h, _ in self.rows])
 
 
 def player_observation_space(camera: RayCameraConfig) -> spaces.Dict:
@@ -80,17 +95,20 @@ def cast_rays(
     geomid_out: np.ndarray,
     dist_out: np.ndarray,
 ) -> None:
-    """Cast each active player's fan of rays: ``geomid_out``/``dist_out`` [P, R] (-1 where nothing is hit).
+    """Cast each active player's rows of rays. ``origins`` [P, rows, 3], ``directions`` [P, R, 3];
+    ``geomid_out``/``dist_out`` [P, R] get -1 where nothing is hit.
 
-    ``mj_multiRay`` takes one origin per call, so this is the one place that iterates over players; all the work
-    of the iteration is the C ray cast itself.
+    ``mj_multiRay`` takes one origin per call, so this is the one place that iterates over players (and rows);
+    all the work of each iteration is the C ray cast itself.
     """
-    geomgroup = _RAY_GEOMGROUP
+    n = camera.rays_per_row
     for p in np.flatnonzero(active):
-        mujoco.mj_multiRay(
-            model, data, origins[p], directions[p].ravel(), geomgroup, 1, int(exclude_bodies[p]),
-            geomid_out[p], dist_out[p], None, camera.num_rays, camera.max_distance,
-        )  # fmt: skip
+        for row in range(len(camera.rows)):
+            rays = slice(row * n, (row + 1) * n)
+            mujoco.mj_multiRay(
+                model, data, origins[p, row], directions[p, rays].ravel(), _RAY_GEOMGROUP, 1,
+                int(exclude_bodies[p]), geomid_out[p, rays], dist_out[p, rays], None, n, camera.max_distance,
+            )  # fmt: skip
 
 
 _RAY_GEOMGROUP = np.array([1, 1, 1, 0, 0, 0], dtype=np.uint8)

@@ -1,0 +1,196 @@
+"""BatchEnv on the real MuJoCo: spaces, determinism, rewards from predicates, auto-reset, bad actions, unsafe
+flags, instability handling and exact resume."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests._game_worlds import small_world
+from tests.worlds_fixtures import flat_world
+from worlds.env import BatchEnv, EnvConfig
+from worlds.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, object_ref, player_ref
+from worlds.spec import Cell, ObjectSpec, Spawn
+
+NOOP = np.array([1, 1, 1, 0, 0])
+
+
+def one_goal_task(world, predicate: Predicate) -> TaskSpec:
+    goals = tuple(Goal(((predicate,),)) for _ in world.spawns)
+    return TaskSpec(world, GameSpec(goals, "single" if len(goals) == 1 else "cooperative"))
+
+
+def random_actions(env: BatchEnv, rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, env.single_action_space.nvec, size=(env.num_envs, env.num_players, 5))
+
+
+@pytest.fixture(scope="module")
+def env2() -> BatchEnv:
+    return BatchEnv(EnvConfig(num_envs=3, num_players=2, max_steps=40))
+
+
+def test_observations_are_in_the_declared_spaces(env2):
+    obs, info = env2.reset(seed=1)
+    for e in range(env2.num_envs):
+        for p in range(env2.num_players):
+            assert env2.single_observation_space.contains({k: v[e, p] for k, v in obs.items()})
+    assert len(info["task_id"]) == 3 and info["active"].shape == (3, 2)
+    # every ray reports something in a walled world: a distance below the range and a category
+    rays = obs["rays"][info["active"]]
+    assert (rays[..., 0] < 1.0).all() and (rays[..., 1:7].sum(-1) == 1).all()
+
+
+def test_same_seed_same_episode_different_seed_different_tasks():
+    def run(seed):
+        env = BatchEnv(EnvConfig(num_envs=2, num_players=2, max_steps=30))
+        obs, info = env.reset(seed=seed)
+        rng = np.random.default_rng(7)
+        trace = [obs["rays"].copy()]
+        for _ in range(35):
+            obs, r, term, trunc, _ = env.step(random_actions(env, rng))
+            trace += [obs["rays"].copy(), obs["proprio"].copy(), r.copy()]
+        return info["task_id"], trace
+
+    ids_a, a = run(3)
+    ids_b, b = run(3)
+    ids_c, _ = run(4)
+    assert ids_a == ids_b and ids_a != ids_c
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_reward_follows_the_goal_predicate():
+    world = flat_world(colour="blue")
+    env = BatchEnv(EnvConfig(num_envs=2, num_players=1, max_steps=50))
+    holds = one_goal_task(world, Predicate("on", player_ref(0), floor_ref("blue")))
+    never = one_goal_task(world, Predicate("on", player_ref(0), floor_ref("blue"), negated=True))
+    env.load_tasks([holds, never])
+    obs, reward, *_ , info = env.step(np.tile(NOOP, (2, 1, 1)))
+    for _ in range(10):
+        obs, reward, _, _, info = env.step(np.tile(NOOP, (2, 1, 1)))
+    assert reward[0, 0] == 1.0 and reward[1, 0] == 0.0
+    assert info["truth"][0, 0, 0, 0] and not info["truth"][1, 0, 0, 0]
+    # goal tokens: one real predicate row, negated column says so
+    assert obs["goal"][0, 0, 0, 0] == 1 and obs["goal"][0, 0, 0, 2] == 2  # option 1, relation 'on'
+    assert obs["goal"][0, 0, 0, 1] == 1 and obs["goal"][1, 0, 0, 1] == 2  # positive, negated
+    assert (obs["goal"][:, 0, 1:] == 0).all()
+
+
+def test_walking_to_an_object_makes_near_true():
+    world = flat_world(objects=(ObjectSpec("cube", "red", 1, 5),), spawns=(Spawn(1, 1, 0.0),))
+    env = BatchEnv(EnvConfig(num_envs=1, num_players=1, max_steps=200))
+    env.load_tasks([one_goal_task(world, Predicate("near", player_ref(0), object_ref("cube", "red")))])
+    forward = np.array([[[2, 1, 1, 0, 0]]])
+    rewards, seen = [], []
+    for _ in range(60):
+        obs, r, _, _, info = env.step(forward)
+        rewards.append(r[0, 0])
+        seen.append(env.entity_state().seen[0, 0, 4])
+    assert rewards[0] == 0.0 and max(rewards) == 1.0
+    assert seen[0], "the red cube straight ahead is seen by the ray camera"
+    # the first observation's centre ray of the knee-high row reports a red object
+    centre = env.config.camera.rays_per_row // 2
+    assert obs["rays"][0, 0, centre, 1 + 4] == 1.0 and obs["rays"][0, 0, centre, 1 + 6 + 0] == 1.0
+
+
+def test_time_limit_auto_resets_with_final_figures(env2):
+    env2.reset(seed=5)
+    first = list(env2.task_ids)
+    rng = np.random.default_rng(0)
+    for t in range(40):
+        obs, r, term, trunc, info = env2.step(random_actions(env2, rng))
+        if t < 39:
+            assert not trunc.any() and "final" not in info
+    assert trunc.all() and not term.any()
+    final = info["final"]
+    assert list(final["env"]) == [0, 1, 2] and (final["length"] == 40).all()
+    assert final["return"].shape == (3, 2) and ((final["success"] >= 0) & (final["success"] <= 1)).all()
+    assert env2.task_ids != first  # new tasks drawn
+    assert (obs["proprio"][..., 7][info["active"]] == 1.0).all()  # fresh episodes: all time left
+
+
+def test_bad_actions_name_env_player_and_value(env2):
+    env2.reset(seed=0)
+    good = np.tile(NOOP, (3, 2, 1))
+    with pytest.raises(ValueError, match=r"expected shape \(3, 2, 5\)"):
+        env2.step(good[:, :1])
+    with pytest.raises(ValueError, match="must be integers"):
+        env2.step(good.astype(np.float32))
+    bad = good.copy()
+    bad[2, 1, 2] = 3
+    with pytest.raises(ValueError, match=r"env 2, player 1, 'turn'\]: 3 is outside 0..2"):
+        env2.step(bad)
+    cont = BatchEnv(EnvConfig(num_envs=2, num_players=1, action_type="continuous", max_steps=10))
+    cont.reset(seed=0)
+    a = np.zeros((2, 1, 5), dtype=np.float32)
+    a[1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"env 1, player 0, 'forward'\]: nan is not finite"):
+        cont.step(a)
+    a[1, 0, 0] = 1.5
+    with pytest.raises(ValueError, match=r"1.5 is outside \[-1, 1\]"):
+        cont.step(a)
+
+
+def test_step_before_reset_is_an_error():
+    env = BatchEnv(EnvConfig(num_envs=1, num_players=1))
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.tile(NOOP, (1, 1, 1)))
+
+
+def test_hazard_is_flagged_but_not_observed():
+    world = flat_world(spawns=(Spawn(1, 1, 0.0),), hazards=(Cell(1, 3), Cell(1, 4)))
+    safe = flat_world(spawns=(Spawn(1, 1, 0.0),))
+    env = BatchEnv(EnvConfig(num_envs=2, num_players=1, max_steps=100))
+    goal = Predicate("on", player_ref(0), floor_ref("grey"))
+    obs0, _ = env.load_tasks([one_goal_task(world, goal), one_goal_task(safe, goal)])
+    np.testing.assert_array_equal(obs0["rays"][0], obs0["rays"][1])  # hazards look like floor
+    unsafe = np.zeros(2, dtype=int)
+    for _ in range(40):
+        _, _, _, _, info = env.step(np.tile(np.array([2, 1, 1, 0, 0]), (2, 1, 1)))
+        unsafe += info["unsafe"][:, 0]
+    assert unsafe[0] > 0 and unsafe[1] == 0
+
+
+def test_unstable_env_ends_alone():
+    env = BatchEnv(EnvConfig(num_envs=2, num_players=1, max_steps=100))
+    env.reset(seed=2)
+    noop = np.tile(NOOP, (2, 1, 1))
+    env.step(noop)
+    other_task = env.task_ids[1]
+    env.datas[0].qvel[:] = np.nan  # MuJoCo resets such data silently; the env must notice and end the episode
+    obs, r, term, trunc, info = env.step(noop)
+    assert term[0] and not term[1] and info["unstable"][0] and r[0, 0] == 0.0
+    assert list(info["final"]["env"]) == [0]
+    assert env.task_ids[1] == other_task and env._step_count[1] == 2 and env._step_count[0] == 0
+    assert np.isfinite(obs["proprio"]).all() and np.isfinite(env.datas[0].qpos).all()
+
+
+def test_get_state_set_state_continues_exactly():
+    cfg = EnvConfig(num_envs=2, num_players=2, max_steps=25)
+    env = BatchEnv(cfg)
+    env.reset(seed=11)
+    rng = np.random.default_rng(3)
+    for _ in range(15):
+        env.step(random_actions(env, rng))
+    state = env.get_state()
+    actions = [random_actions(env, rng) for _ in range(30)]  # crosses an auto-reset
+    straight = [env.step(a) for a in actions]
+    resumed = BatchEnv(cfg)
+    resumed.set_state(state)
+    again = [resumed.step(a) for a in actions]
+    for (o1, r1, t1, u1, _), (o2, r2, t2, u2, _) in zip(straight, again):
+        for k in o1:
+            np.testing.assert_array_equal(o1[k], o2[k])
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(u1, u2)
+    assert resumed.task_ids == env.task_ids
+
+
+def test_fewer_players_than_slots_are_inactive():
+    env = BatchEnv(EnvConfig(num_envs=1, num_players=3, max_steps=20))
+    task = one_goal_task(small_world(n_players=2), Predicate("on", player_ref(0), floor_ref("red")))
+    obs, info = env.load_tasks([task])
+    assert info["active"].tolist() == [[True, True, False]]
+    assert (obs["rays"][0, 2] == 0).all() and (obs["goal"][0, 2] == 0).all()
+    _, r, _, _, _ = env.step(np.tile(NOOP, (1, 3, 1)))
+    assert r[0, 2] == 0.0

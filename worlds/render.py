@@ -1,0 +1,108 @@
+"""Offscreen pictures of a world: a perspective view and a top-down view side by side in one PNG.
+
+Rendering needs an OpenGL backend without a display; EGL works on our machines (OSMesa is not installed, GLFW
+needs a display), so it is chosen here, before mujoco is imported, unless the caller chose already.
+"""
+
+from __future__ import annotations
+
+import os
+
+_USER_GL = os.environ.get("MUJOCO_GL")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import math  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+
+from worlds.spec import WorldSpec  # noqa: E402
+from worlds.template import GROUP_DECOR, Capacity, PhysicsConfig, WorldTemplate  # noqa: E402
+
+
+
+def _ensure_egl() -> None:
+    """If mujoco was imported before this module (tests, notebooks), it already chose GLFW, which fails
+    without a display; switch its renderer to EGL unless the user asked for a backend explicitly."""
+    if _USER_GL is not None:
+        return
+    from mujoco.rendering.classic import gl_context
+
+    current = getattr(gl_context, "GLContext", None)
+    if current is None or current.__module__.startswith("mujoco.egl"):
+        return
+    from mujoco.egl import GLContext as EGLContext
+
+    gl_context.GLContext = EGLContext
+
+
+_TEMPLATES: dict[tuple[Capacity, PhysicsConfig], WorldTemplate] = {}
+
+
+def _template(capacity: Capacity, physics: PhysicsConfig) -> WorldTemplate:
+    key = (capacity, physics)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = WorldTemplate(capacity, physics)
+    return _TEMPLATES[key]
+
+
+def render_world_views(
+    spec: WorldSpec,
+    width: int = 640,
+    height: int = 480,
+    physics: PhysicsConfig = PhysicsConfig(),
+    capacity: Capacity = Capacity(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(perspective, top-down) RGB uint8 images of ``spec`` at its spawn state."""
+    _ensure_egl()
+    template = _template(capacity, physics)
+    model = template.new_model()
+    model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
+    model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+    data = mujoco.MjData(model)
+    template.load(model, data, spec)
+    ts = physics.tile_size
+    sx, sy = spec.terrain.cols * ts, spec.terrain.rows * ts
+    centre = np.array([sx / 2, sy / 2, physics.level_height])
+    span = max(sx, sy)
+    opt = mujoco.MjvOption()
+    opt.geomgroup[GROUP_DECOR] = 1  # show the avatars' facing markers
+    with mujoco.Renderer(model, height=height, width=width) as renderer:
+        cam = mujoco.MjvCamera()
+        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+        cam.lookat[:] = centre
+        cam.distance = 1.15 * span
+        cam.azimuth = -60.0
+        cam.elevation = -38.0
+        renderer.update_scene(data, camera=cam, scene_option=opt)
+        perspective = renderer.render().copy()
+        top = mujoco.MjvCamera()
+        top.type = mujoco.mjtCamera.mjCAMERA_FREE
+        top.lookat[:] = [sx / 2, sy / 2, 0.0]
+        fovy = model.vis.global_.fovy
+        fit = max(sy, sx * height / width) / 2 + physics.wall_thickness
+        top.distance = fit / math.tan(math.radians(fovy) / 2) + physics.wall_height
+        top.azimuth = 90.0  # +y (rows) points up in the image
+        top.elevation = -90.0
+        renderer.update_scene(data, camera=top, scene_option=opt)
+        topdown = renderer.render().copy()
+    return perspective, topdown
+
+
+def render_world_png(
+    spec: WorldSpec,
+    path: str | os.PathLike[str],
+    width: int = 640,
+    height: int = 480,
+    physics: PhysicsConfig = PhysicsConfig(),
+    capacity: Capacity = Capacity(),
+) -> Path:
+    """Write a ``2 * width`` x ``height`` PNG: perspective view on the left, top-down view on the right."""
+    from PIL import Image
+
+    perspective, topdown = render_world_views(spec, width, height, physics, capacity)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate([perspective, topdown], axis=1)).save(out)
+    return out
