@@ -86,6 +86,10 @@ class EnvConfig:
     """The egocentric ray camera."""
     physics: PhysicsConfig = PhysicsConfig()
     """Physical constants of the worlds."""
+    terrain_boxes: int = 64
+    """Terrain box slots of the template: generated worlds merge into at most ~40 boxes, and fewer slots make
+    every physics step cheaper (~40% faster than the 256-slot worst case). A world that needs more is refused
+    at load with an error naming it."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_players <= ws.MAX_PLAYERS:
@@ -136,7 +140,7 @@ class BatchEnv:
         E, P = config.num_envs, config.num_players
         self.num_envs, self.num_players = E, P
         self.task_sampler = task_sampler or TrainingTasks(TaskGenConfig(min_players=P, max_players=P))
-        self.template = template or WorldTemplate(Capacity(players=P), config.physics)
+        self.template = template or WorldTemplate(Capacity(players=P, terrain_boxes=config.terrain_boxes), config.physics)
         if self.template.capacity.players != P:
             raise ValueError(f"template has {self.template.capacity.players} player slots, config.num_players={P}")
         t = self.template
@@ -274,6 +278,7 @@ class BatchEnv:
             "fell": fell & self._player_active,
             "unstable": unstable,
             "active": self._player_active.copy(),
+            "poses": self.poses(),  # after this step, before any auto-reset (what recordings store)
         }
         done = np.flatnonzero(terminated | truncated)
         if len(done):

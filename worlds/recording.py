@@ -108,7 +108,7 @@ def load_episode(path: str | Path) -> Episode:
         raise RecordingError(f"{path}: field 'meta' is missing")
     try:
         meta = json.loads(contents.pop("meta").tobytes().decode("utf-8"))
-        task_json = json.dumps(meta["task"])
+        task_json = json.dumps(meta["task"], sort_keys=True, separators=(",", ":"))
         seed, env_config = int(meta["seed"]), dict(meta["env_config"])
     except (ValueError, KeyError, TypeError) as err:
         raise RecordingError(f"{path}: field 'meta' is malformed ({err})") from None

@@ -572,6 +572,11 @@ class WorldTemplate:
         # ---- static boxes: terrain rectangles, ramps, walls
         r0, c0, r1, c1 = merge_tiles(levels, colours, hazard_grid)
         n_rect = len(r0)
+        if n_rect > cap.terrain_slots:
+            raise ValueError(
+                f"terrain: the floor merges into {n_rect} boxes (level, colour and hazard runs), more than the "
+                f"template's terrain_boxes={cap.terrain_slots}; use fewer floor-colour patches or a larger capacity"
+            )
         rl, rc_, rh = levels[r0, c0], colours[r0, c0], hazard_grid[r0, c0]
         rtop = rl * lh
         t_pos = np.stack([(c0 + c1 + 1) * (ts / 2), (r0 + r1 + 1) * (ts / 2), (rtop - depth) / 2], 1)
