@@ -48,25 +48,6 @@ __all__ = ["GOAL_WORLD_ID", "GoalWorldEnv", "OpenlandParallelEnv", "gym_env", "p
 _RENDER_MODES = ["rgb_array"]
 
 
-class _EpisodicBatchEnv(BatchEnv):
-    """A ``BatchEnv`` that ends episodes in ``step`` without starting the next one, so the observation returned
-    on the last step is the ended episode's. Everything else (limits, reset, load_tasks) is ``BatchEnv``'s."""
-
-    _in_step = False
-
-    def step(self, actions):  # type: ignore[override]
-        self._in_step = True
-        try:
-            return super().step(actions)
-        finally:
-            self._in_step = False
-
-    def _reset_envs(self, env_ids, tasks=None):  # type: ignore[override]
-        if self._in_step:
-            return  # the adapter ends the episode; the caller resets
-        super()._reset_envs(env_ids, tasks)
-
-
 def _make_config(num_players: int, max_steps: int, config: dict[str, Any]) -> EnvConfig:
     if "num_envs" in config and config["num_envs"] != 1:
         raise ValueError(f"num_envs={config['num_envs']!r}: the adapters run exactly one world (num_envs=1)")
@@ -106,7 +87,7 @@ class _Episode:
         if render_mode is not None and render_mode not in _RENDER_MODES:
             raise ValueError(f"render_mode={render_mode!r} is not supported; use one of {_RENDER_MODES} or None")
         self.config = config
-        self.batch = _EpisodicBatchEnv(config, task_sampler)
+        self.batch = BatchEnv(dataclasses.replace(config, autoreset=False), task_sampler)
         self.noop = _noop(config)
         self.done = True  # no episode yet: step needs a reset first
         self.started = False
@@ -302,9 +283,6 @@ class OpenlandParallelEnv(ParallelEnv):
 
     def close(self) -> None:
         self._episode.close()
-
-    def state(self) -> np.ndarray:
-        raise NotImplementedError("openland_v0 has no global state array; use the per-agent observations")
 
 
 def _action_space(config: EnvConfig) -> spaces.Space:

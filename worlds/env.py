@@ -86,6 +86,9 @@ class EnvConfig:
     """The egocentric ray camera."""
     physics: PhysicsConfig = PhysicsConfig()
     """Physical constants of the worlds."""
+    autoreset: bool = True
+    """Reset ended envs inside ``step`` (trainers); False leaves them ended for the caller to reset, so the last
+    observation is the ended episode's own (the PettingZoo and Gymnasium adapters)."""
     terrain_boxes: int = 64
     """Terrain box slots of the template: generated worlds merge into at most ~40 boxes, and fewer slots make
     every physics step cheaper (~40% faster than the 256-slot worst case). A world that needs more is refused
@@ -107,7 +110,9 @@ class EnvConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EnvConfig":
         data = dict(data)
-        data["camera"] = RayCameraConfig(**data["camera"])
+        camera = dict(data["camera"])
+        camera["pitches_degrees"] = tuple(camera["pitches_degrees"])
+        data["camera"] = RayCameraConfig(**camera)
         data["physics"] = PhysicsConfig(**data["physics"])
         return cls(**data)
 
@@ -163,7 +168,6 @@ class BatchEnv:
         self._geom_entity[t.obj_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._geom_entity[t.fixed_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._ray_dirs_local = config.camera.local_directions()
-        self._ray_heights = config.camera.row_heights()
 
         # per-env tables rewritten at each reset
         G = ws.MAX_GRID
@@ -291,7 +295,10 @@ class BatchEnv:
                 "active": self._player_active[done].copy(),
                 "task_id": [self.task_ids[e] for e in done],
             }
-            self._reset_envs(done)
+            if self.config.autoreset:
+                self._reset_envs(done)
+            else:
+                self._needs_reset = True
         return self._observation(), reward, terminated, truncated, info
 
     def validate_actions(self, actions: np.ndarray) -> np.ndarray:
@@ -351,15 +358,15 @@ class BatchEnv:
             )  # fmt: skip
 
     def _ray_geometry(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ray origins [n, P, rows, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
+        """Ray origins [n, P, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
         b = self._batch
         yaw = b.avatar_yaw[env_ids]
         c, s = np.cos(yaw)[..., None], np.sin(yaw)[..., None]
         local = self._ray_dirs_local  # [R, 3]
         dirs = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1],
                          np.broadcast_to(local[:, 2], c.shape[:-1] + local[:, 2].shape)], -1)  # fmt: skip
-        origins = np.repeat(b.avatar_pos[env_ids][:, :, None, :], len(self.config.camera.rows), axis=2)
-        origins[..., 2] += self._ray_heights - self.config.physics.avatar_half_height
+        origins = b.avatar_pos[env_ids].copy()
+        origins[..., 2] += self.config.camera.height - self.config.physics.avatar_half_height
         return origins, np.ascontiguousarray(dirs)
 
     def entity_state(self) -> EntityState:

@@ -35,18 +35,21 @@ PROPRIO_FEATURES = 8
 
 @dataclass(frozen=True)
 class RayCameraConfig:
-    """The egocentric ray camera: rows of rays, each row a horizontal fan cast from one height and pitch.
+    """The egocentric ray camera: rows of rays cast from one point at knee height, each row a horizontal fan
+    at its own pitch.
 
-    The default has a row at knee height looking straight ahead, which hits every object, avatar, wall and
-    raised level at any distance (objects are half a metre tall, so a single row from eye height would pass
-    over them beyond a few metres), and a row from eye height pitched down, which sees the floor (and its
-    colour) in front of the player.
+    Knee height because objects are half a metre tall: the level row hits every object, avatar, wall and raised
+    level at any distance (rays from eye height would pass over objects beyond a few metres), and a row pitched
+    down sees the floor (and its colour) in front of the player. One origin for all rows means one
+    ``mj_multiRay`` call per player, whose fixed cost is about that of a dozen rays.
     """
 
     rays_per_row: int = 17
     """Rays per row, spread evenly over the field of view (odd, so one ray looks straight ahead)."""
-    rows: tuple[tuple[float, float], ...] = ((0.3, 0.0), (1.2, -25.0))
-    """(height above the avatar's feet in metres, pitch in degrees) of each row."""
+    height: float = 0.35
+    """Height of the rays' origin above the avatar's feet, in metres."""
+    pitches_degrees: tuple[float, ...] = (0.0, -20.0)
+    """Pitch of each row, in degrees (negative looks down)."""
     fov_degrees: float = 120.0
     """Horizontal field of view."""
     max_distance: float = 24.0
@@ -55,22 +58,18 @@ class RayCameraConfig:
     @property
     def num_rays(self) -> int:
         """Rays per player, all rows together."""
-        return self.rays_per_row * len(self.rows)
+        return self.rays_per_row * len(self.pitches_degrees)
 
     def local_directions(self) -> np.ndarray:
         """[num_rays, 3] unit ray directions in the avatar's frame (x forward, y left, z up), row by row."""
         half = np.radians(self.fov_degrees) / 2
         azimuth = np.linspace(half, -half, self.rays_per_row) if self.rays_per_row > 1 else np.zeros(1)
         out = []
-        for _, pitch_degrees in self.rows:
+        for pitch_degrees in self.pitches_degrees:
             pitch = np.radians(pitch_degrees)
             out.append(np.stack([np.cos(azimuth) * np.cos(pitch), np.sin(azimuth) * np.cos(pitch),
                                  np.full_like(azimuth, np.sin(pitch))], 1))  # fmt: skip
         return np.concatenate(out)
-
-    def row_heights(self) -> np.ndarray:
-        """[rows] height of each row's origin above the avatar's feet."""
-        return np.array([h for h, _ in self.rows])
 
 
 def player_observation_space(camera: RayCameraConfig) -> spaces.Dict:
@@ -95,20 +94,17 @@ def cast_rays(
     geomid_out: np.ndarray,
     dist_out: np.ndarray,
 ) -> None:
-    """Cast each active player's rows of rays. ``origins`` [P, rows, 3], ``directions`` [P, R, 3];
-    ``geomid_out``/``dist_out`` [P, R] get -1 where nothing is hit.
+    """Cast each active player's rays. ``origins`` [P, 3], ``directions`` [P, R, 3]; ``geomid_out``/``dist_out``
+    [P, R] get -1 where nothing is hit.
 
-    ``mj_multiRay`` takes one origin per call, so this is the one place that iterates over players (and rows);
-    all the work of each iteration is the C ray cast itself.
+    ``mj_multiRay`` takes one origin per call, so this is the one place that iterates over players; all the work
+    of each iteration is the C ray cast itself.
     """
-    n = camera.rays_per_row
     for p in np.flatnonzero(active):
-        for row in range(len(camera.rows)):
-            rays = slice(row * n, (row + 1) * n)
-            mujoco.mj_multiRay(
-                model, data, origins[p, row], directions[p, rays].ravel(), _RAY_GEOMGROUP, 1,
-                int(exclude_bodies[p]), geomid_out[p, rays], dist_out[p, rays], None, n, camera.max_distance,
-            )  # fmt: skip
+        mujoco.mj_multiRay(
+            model, data, origins[p], directions[p].ravel(), _RAY_GEOMGROUP, 1, int(exclude_bodies[p]),
+            geomid_out[p], dist_out[p], None, camera.num_rays, camera.max_distance,
+        )  # fmt: skip
 
 
 _RAY_GEOMGROUP = np.array([1, 1, 1, 0, 0, 0], dtype=np.uint8)

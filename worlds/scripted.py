@@ -254,7 +254,12 @@ class ScriptedPolicy:
         held = int(state.held[e, p])
         cmd = _Command()
 
-        # what must be held for this option (a hold goal, or an object to carry); what must be let go
+        unmet = {
+            k: self._unmet(int(t.relation[e, p, o, k]), bool(t.negated[e, p, o, k]), int(t.a_index[e, p, o, k]),
+                           int(t.b_index[e, p, o, k]), bool(t.b_floor[e, p, o, k]), bool(truth[e, p, o, k]), pos)
+            for k in ks
+        }
+        # what must be held for this option: a hold goal, or an object to carry somewhere
         want: int | None = None
         for k in ks:
             rel, a, b = int(t.relation[e, p, o, k]), int(t.a_index[e, p, o, k]), int(t.b_index[e, p, o, k])
@@ -262,7 +267,7 @@ class ScriptedPolicy:
                 continue
             if rel == HOLD and a == p:
                 want = b - MP
-            elif a >= MP and a != p and not truth[e, p, o, k]:
+            elif a >= MP and unmet[k]:
                 want = a - MP  # carry it
         if want is not None and held == want:
             cmd.grab = True
@@ -274,7 +279,7 @@ class ScriptedPolicy:
         for k in sorted(ks, key=rank):
             rel, neg = int(t.relation[e, p, o, k]), bool(t.negated[e, p, o, k])
             a, b, b_floor = int(t.a_index[e, p, o, k]), int(t.b_index[e, p, o, k]), bool(t.b_floor[e, p, o, k])
-            if not self._unmet(e, p, rel, neg, a, b, b_floor, truth[e, p, o, k], pos, state):
+            if not unmet[k]:
                 continue
             if neg:
                 self._work_negated(e, p, rel, a, b, b_floor, pos, cmd)
@@ -288,7 +293,7 @@ class ScriptedPolicy:
             if rel == HOLD:
                 return cmd
             if rel == NEAR:
-                other = b if a in (p, want + MP if want is not None else -1) else a
+                other = a if b == p else b  # near(me, x), near(x, me), or near(carried, x)
                 self._approach(e, p, other, pos, stop=0.6 * self.near_distance, cmd=cmd, key=("near", other))
                 return cmd
             if rel == ON and b_floor:
@@ -304,7 +309,7 @@ class ScriptedPolicy:
                 return cmd
         return cmd  # everything holds: stand still (keeping any hold)
 
-    def _unmet(self, e, p, rel, neg, a, b, b_floor, true_now, pos, state) -> bool:
+    def _unmet(self, rel: int, neg: bool, a: int, b: int, b_floor: bool, true_now: bool, pos: np.ndarray) -> bool:
         """Whether to work on this predicate: false now, or true with too little margin to leave it alone."""
         if rel == NEAR and not b_floor:
             d = float(np.linalg.norm(pos[a] - pos[b]))

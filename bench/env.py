@@ -1,0 +1,92 @@
+"""BatchEnv throughput against the physics it drives. Prints figures; never part of the test verdict.
+
+Run: ``.venv/bin/python bench/env.py [--players 2] [--seconds 3]``. For 1, 16 and 64 envs it measures, in the
+same run and on the same compiled worlds:
+
+- agent-steps/s of ``BatchEnv.step`` with observations (rays, proprio, goal), predicates, rewards, auto-reset;
+- raw physics: ``mj_step`` with the same substeps on the same models, in a plain loop (the reference);
+- the ratio env/raw (goal: >= 0.5, the env costs at most as much as the physics), and where the env's time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from worlds.env import BatchEnv, EnvConfig  # noqa: E402
+
+
+def measure(fn, seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` of wall time (after one warm-up call)."""
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def bench(num_envs: int, players: int, seconds: float) -> dict[str, float]:
+    env = BatchEnv(EnvConfig(num_envs=num_envs, num_players=players, max_steps=250))
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = [rng.integers(0, env.single_action_space.nvec, size=(num_envs, players, 5)) for _ in range(64)]
+    k = [0]
+
+    def env_step() -> None:
+        env.step(actions[k[0] % 64])
+        k[0] += 1
+
+    substeps = env.config.physics.substeps
+
+    def raw_step() -> None:
+        for m, d in zip(env.models, env.datas):
+            mujoco.mj_step(m, d, nstep=substeps)
+
+    env_rate = measure(env_step, seconds)
+    raw_rate = measure(raw_step, seconds)
+    env.reset(seed=0)
+    return {"env": env_rate * num_envs * players, "raw": raw_rate * num_envs * players, "ratio": env_rate / raw_rate}
+
+
+def where_time_goes(num_envs: int, players: int) -> None:
+    env = BatchEnv(EnvConfig(num_envs=num_envs, num_players=players))
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = [rng.integers(0, env.single_action_space.nvec, size=(num_envs, players, 5)) for _ in range(50)]
+    profile = cProfile.Profile()
+    profile.enable()
+    for a in actions:
+        env.step(a)
+    profile.disable()
+    print(f"\nwhere the time goes ({num_envs} envs x {players} players, 50 steps, top functions by own time):")
+    pstats.Stats(profile).sort_stats("tottime").print_stats(8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--players", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--profile", action="store_true", help="also print a profile of the step")
+    args = parser.parse_args()
+    print(f"mujoco {mujoco.__version__}; {args.players} players per env; ratio = env steps/s over raw mj_step "
+          f"(same models, same substeps) steps/s, measured in the same run")
+    print(f"{'envs':>5} {'env agent-steps/s':>18} {'raw physics agent-steps/s':>26} {'ratio':>7}")
+    for n in (1, 16, 64):
+        r = bench(n, args.players, args.seconds)
+        print(f"{n:>5} {r['env']:>18.0f} {r['raw']:>26.0f} {r['ratio']:>7.2f}")
+    if args.profile:
+        where_time_goes(16, args.players)
+
+
+if __name__ == "__main__":
+    main()
