@@ -198,7 +198,7 @@ class ScriptedPolicy:
 
     # --------------------------------------------------------------------------------------- per task
     def _new_task(self, e: int) -> None:
-        env, G = self.env, ws.MAX_GRID
+        env = self.env
         self._task_ids[e] = env.task_ids[e]
         w = _build_world(env, e)
         self._worlds[e] = w
@@ -212,7 +212,6 @@ class ScriptedPolicy:
         self._blocked[e, : w.rows, : w.cols] = w.hazard & self.avoid_hazards
         self._conn[e, : w.rows, : w.cols] = w.conn
         self._shape[e] = w.rows, w.cols
-        del G
 
     # --------------------------------------------------------------------------------------- deciding
     def _workable(self, e: int, p: int, o: int, k: int) -> bool:

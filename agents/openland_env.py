@@ -1,0 +1,79 @@
+"""The openland ``BatchEnv`` as the flat ``VecEnv`` PPO trains on: N = envs × players sequences.
+
+Every player slot is one sequence, so one set of parameters acts for every player of every task (self-play
+when a task has several players). Reshapes only: no copies of the simulator's work, no Python loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from worlds.env import BatchEnv
+
+
+class PlayerVecEnv:
+    """``VecEnv`` view of a ``BatchEnv``: observations, rewards and ends flattened to [envs * players]."""
+
+    def __init__(self, env: BatchEnv):
+        self.env = env
+        self.num_envs = env.num_envs * env.num_players
+        self.single_observation_space = env.single_observation_space
+        self.single_action_space = env.single_action_space
+        #: Per finished episode since the last ``pop_episodes``: return, length, goal success, unsafe steps.
+        self.finished: list[dict[str, float]] = []
+
+    def _flat(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {k: v.reshape((self.num_envs,) + v.shape[2:]) for k, v in obs.items()}
+
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        obs, _ = self.env.reset(seed=seed)
+        return self._flat(obs)
+
+    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        E, P = self.env.num_envs, self.env.num_players
+        actions = np.asarray(actions).reshape(E, P, -1)
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        ep_return = np.full((E, P), np.nan)
+        ep_length = np.full((E, P), np.nan)
+        final = info.get("final")
+        if final is not None:
+            envs = final["env"]
+            active = final["active"]
+            ep_return[envs] = np.where(active, final["return"], np.nan)
+            ep_length[envs] = np.where(active, final["length"][:, None], np.nan)
+            for i, e in enumerate(envs):
+                for p in np.flatnonzero(active[i]):
+                    self.finished.append(
+                        {
+                            "return": float(final["return"][i, p]),
+                            "length": float(final["length"][i]),
+                            "success": float(final["success"][i, p]),
+                            "unsafe": float(final["unsafe"][i, p]),
+                            "env": int(e),
+                        }
+                    )
+        flat_info = {
+            "episode_return": ep_return.reshape(-1),
+            "episode_length": ep_length.reshape(-1),
+            "unsafe": info["unsafe"].reshape(-1),
+        }
+        return (
+            self._flat(obs),
+            reward.reshape(-1),
+            np.repeat(terminated, P),
+            np.repeat(truncated, P),
+            flat_info,
+        )
+
+    def pop_episodes(self) -> list[dict[str, float]]:
+        """Finished player-episodes since the last call (and forget them)."""
+        out, self.finished = self.finished, []
+        return out
+
+    def get_state(self) -> dict[str, Any]:
+        return {"batch": self.env.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.env.set_state(state["batch"])
