@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.ppo import _from_json, _to_json
 from worlds.env import BatchEnv
 
 
@@ -50,6 +51,7 @@ class PlayerVecEnv:
                             "return": float(final["return"][i, p]),
                             "length": float(final["length"][i]),
                             "success": float(final["success"][i, p]),
+                            "held_fraction": float(final["held_fraction"][i, p]),
                             "unsafe": float(final["unsafe"][i, p]),
                             "env": int(e),
                         }
@@ -73,7 +75,8 @@ class PlayerVecEnv:
         return out
 
     def get_state(self) -> dict[str, Any]:
-        return {"batch": self.env.get_state()}
+        """JSON-able (checkpoints store env state as JSON; floats round-trip exactly)."""
+        return {"batch": _to_json(self.env.get_state())}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.env.set_state(state["batch"])
+        self.env.set_state(_from_json(state["batch"]))

@@ -178,7 +178,8 @@ def _player_info(info: dict[str, Any], p: int, task_id: str) -> dict[str, Any]:
             "return": float(final["return"][0, p]),
             "length": int(final["length"][0]),
             "unsafe": int(final["unsafe"][0, p]),
-            "success": float(final["success"][0, p]),
+            "success": bool(final["success"][0, p]),
+            "held_fraction": float(final["held_fraction"][0, p]),
         }
     return out
 

@@ -260,10 +260,8 @@ class BatchEnv:
         hazard = np.zeros((E, P), dtype=bool)
         fell = np.zeros((E, P), dtype=bool)
         unstable = np.zeros(E, dtype=bool)
-        for e in range(E):
-            flags = av.step(t, self.models[e], self.datas[e], controls[e])
-            hazard[e], fell[e], unstable[e] = flags.on_hazard, flags.fell, flags.unstable
-            self._batch.grounded[e] = flags.grounded
+        # all envs at once: same as av.step per env, with the control maths vectorised (see av.step_batch)
+        av.step_batch(t, self.models, self.datas, controls, self._player_active, self._batch.grounded, hazard, fell, unstable)
         self._gather(np.arange(E), with_grounded=False)
         self._step_count += 1
 
@@ -291,7 +289,8 @@ class BatchEnv:
                 "return": self._episode_return[done].copy(),
                 "length": self._step_count[done].copy(),
                 "unsafe": self._episode_unsafe[done].copy(),
-                "success": (self._episode_return[done] / np.maximum(self._step_count[done], 1)[:, None]),
+                "held_fraction": (self._episode_return[done] / np.maximum(self._step_count[done], 1)[:, None]),
+                "success": reward[done] > 0,  # the goal holds on the episode's last step
                 "active": self._player_active[done].copy(),
                 "task_id": [self.task_ids[e] for e in done],
             }
@@ -336,22 +335,29 @@ class BatchEnv:
     def _gather(self, env_ids: np.ndarray, with_grounded: bool = True) -> None:
         """Read poses, holds and ray hits of ``env_ids`` into the batch arrays."""
         t, b, cam = self.template, self._batch, self.config.camera
-        qa = t.avatar_qposadr
-        for e in env_ids:
-            m, d = self.models[e], self.datas[e]
-            q = d.qpos
-            b.avatar_pos[e] = q[qa[:, :3]]
-            b.avatar_yaw[e] = q[qa[:, 3]]
-            b.avatar_vel[e] = d.qvel[t.avatar_dofadr]
-            if with_grounded:
+        # One copy per env of the arrays read, then the same indexing as av.object_positions / av.held_objects
+        # done once for all envs (per-env fancy indexing costs more than the copies).
+        models = [self.models[e] for e in env_ids]
+        datas = [self.datas[e] for e in env_ids]
+        n, P = len(datas), self.num_players
+        q = np.stack([d.qpos[t.avatar_qpos_slice] for d in datas]).reshape(n, P, 4)
+        b.avatar_pos[env_ids] = q[..., :3]
+        b.avatar_yaw[env_ids] = q[..., 3]
+        b.avatar_vel[env_ids] = np.stack([d.qvel[t.avatar_qvel_slice] for d in datas]).reshape(n, P, 4)
+        if with_grounded:
+            for e, d in zip(env_ids, datas):
                 b.grounded[e] = av.grounded(t, d)
-            b.object_pos[e] = av.object_positions(t, m, d)
-            b.object_quat[e] = d.xquat[t.obj_body]
-            b.held[e] = av.held_objects(t, m, d)
+        xpos = np.stack([d.xpos for d in datas])
+        fixed = np.stack([m.body_user[:, 0] for m in models])[:, t.fixed_body] > 0.5
+        b.object_pos[env_ids] = np.where(fixed[..., None], xpos[:, t.fixed_body], xpos[:, t.obj_body])
+        b.object_quat[env_ids] = np.stack([d.xquat for d in datas])[:, t.obj_body]
+        eq_on = np.stack([d.eq_active for d in datas])[:, t.grab_eq].astype(bool)
+        slot = t.body_object[np.stack([m.eq_obj2id for m in models])[:, t.grab_eq]]
+        b.held[env_ids] = np.where(eq_on, slot, -1)
         origins, directions = self._ray_geometry(env_ids)
+        b.ray_geom[env_ids] = -1
+        b.ray_dist[env_ids] = -1.0
         for i, e in enumerate(env_ids):
-            b.ray_geom[e] = -1
-            b.ray_dist[e] = -1.0
             cast_rays(
                 self.models[e], self.datas[e], origins[i], directions[i], t.avatar_body, self._player_active[e],
                 cam, b.ray_geom[e], b.ray_dist[e],

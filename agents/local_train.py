@@ -1,0 +1,204 @@
+"""``openland train --local``: one agent, one process, no Ray — PPO on ``BatchEnv`` over a task family.
+
+Writes ``runs/<name>/``: ``config.json``, orbax checkpoints (full state: learner, runner, envs), TensorBoard
+events (``tb/``), ``metrics.jsonl`` (one line per update), held-out evaluations and recorded episodes
+(``episodes/``). With ``--resume`` it continues from the newest checkpoint that restores, exactly as if it had
+never stopped. Every player slot of every env is one PPO sequence, so multi-player families are self-play
+with shared parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
+from agents.evaluate import EvalResult, evaluate_policy, ppo_actor
+from agents.openland_env import PlayerVecEnv
+from agents.ppo import PPOConfig, Trainer, make_train
+from worlds.env import BatchEnv, EnvConfig
+from worlds.families import FamilySampler, check_family, family_players
+from worlds.recording import save_episode
+
+
+def _default_ppo() -> PPOConfig:
+    return PPOConfig(num_steps=64, num_minibatches=4, update_epochs=4, lr=3e-4, ent_coef=0.01, core="lstm")
+
+
+@dataclass(frozen=True)
+class LocalTrainConfig:
+    """Single-process training of one agent."""
+
+    name: str = "local"
+    """Run name: everything goes to ``runs_dir/name``."""
+    runs_dir: Path = Path("runs")
+    """Parent directory of runs."""
+    family: str = "near"
+    """Task family (worlds.families): near, hold, single, solo, duo."""
+    num_envs: int = 16
+    """Worlds stepped together (each player slot is one PPO sequence)."""
+    max_steps: int = 120
+    """Episode length in env steps."""
+    total_timesteps: int = 300_000
+    """Agent-steps to train for."""
+    checkpoint_every: int = 10
+    """Updates between checkpoints."""
+    eval_every: int = 20
+    """Updates between held-out evaluations (0: only at the end)."""
+    eval_tasks: int = 32
+    """Held-out tasks per evaluation."""
+    record_episodes: int = 2
+    """Episodes recorded at each evaluation."""
+    resume: bool = False
+    """Continue the run in runs_dir/name from its newest checkpoint."""
+    seed: int = 0
+    """Seed of parameters, acting and tasks."""
+    progress: bool = True
+    """Show a progress bar."""
+    ppo: PPOConfig = field(default_factory=_default_ppo)
+    """PPO hyper-parameters and code-level switches (num_envs, total_timesteps and seed are set from above)."""
+
+    def ppo_config(self) -> PPOConfig:
+        players = family_players(self.family)
+        return dataclasses.replace(
+            self.ppo, num_envs=self.num_envs * players, total_timesteps=self.total_timesteps, seed=self.seed
+        )
+
+    def env_config(self) -> EnvConfig:
+        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps)
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["runs_dir"] = str(self.runs_dir)
+        out["ppo"] = self.ppo_config().to_json()
+        return out
+
+
+def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, PlayerVecEnv]:
+    check_family(cfg.family)
+    env = PlayerVecEnv(BatchEnv(cfg.env_config(), FamilySampler(cfg.family)))
+    return make_train(cfg.ppo_config(), env), env
+
+
+def held_out_tasks(family: str, count: int, seed: int = 12345) -> list:
+    sampler = FamilySampler(family, held_out=True)
+    return [sampler(seed + i) for i in range(count)]
+
+
+def evaluate_trainer(trainer: Trainer, cfg: LocalTrainConfig, record: int = 0) -> tuple[EvalResult, list]:
+    """Goal success of the current policy on the family's held-out tasks (same batch shape as training, so the
+    jitted act is reused)."""
+    act, reset = ppo_actor(trainer.ppo, trainer.state, trainer.cfg.num_envs, seed=cfg.seed + 1)
+    return evaluate_policy(act, held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(), reset, record)
+
+
+class RunLog:
+    """metrics.jsonl + TensorBoard events of one run."""
+
+    def __init__(self, run_dir: Path):
+        from tensorboardX import SummaryWriter
+
+        self.metrics = open(run_dir / "metrics.jsonl", "a", buffering=1)
+        self.tb = SummaryWriter(str(run_dir / "tb"))
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        clean = {k: v for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        self.metrics.write(json.dumps({"step": step, **clean}) + "\n")
+        for k, v in clean.items():
+            self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.tb.close()
+
+
+def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
+    """Create the run directory; refuse to overwrite a run unless resuming, and refuse to resume another config."""
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise FileExistsError(f"run directory {run_dir} already holds a run: pass --resume to continue it, or another --name")
+        saved = json.loads(config_path.read_text())
+        diffs = [k for k in config if k not in ("resume", "progress") and saved.get(k) != config[k]]
+        if diffs:
+            raise ValueError(f"--resume with a different config than {config_path}: fields {diffs} differ")
+        return
+    if resume:
+        raise FileNotFoundError(f"--resume: no run in {run_dir} (config.json missing)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(json.dumps(config, indent=2))
+
+
+def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
+    """Train (or resume) one agent; returns the final held-out evaluation and training figures."""
+    run_dir = cfg.runs_dir / cfg.name
+    prepare_run_dir(run_dir, cfg.to_json(), cfg.resume)
+    trainer, env = build_trainer(cfg)
+    ckpt = Checkpointer(run_dir / "checkpoints", max_to_keep=3)
+    if cfg.resume and ckpt.steps():
+        restored = restore_trainer(ckpt, trainer)
+        print(f"resumed {run_dir} from update {restored.step}"
+              + (f" (skipped unreadable steps {[s for s, _ in restored.skipped]})" if restored.skipped else ""))
+    log = RunLog(run_dir)
+    total = trainer.cfg.num_updates
+    done = int(trainer.state.updates)
+    bar = tqdm(total=total, initial=done, desc=f"train {cfg.name}", unit="upd", disable=not cfg.progress)
+    recent: list[dict[str, float]] = []
+    last_eval: dict[str, float] = {}
+    t0, steps0 = time.perf_counter(), int(trainer.state.env_steps)
+    try:
+        while int(trainer.state.updates) < total:
+            metrics = trainer.iteration()
+            update = int(trainer.state.updates)
+            recent = (recent + env.pop_episodes())[-200:]
+            steps = int(trainer.state.env_steps)
+            sps = (steps - steps0) / max(time.perf_counter() - t0, 1e-9)
+            row = dict(metrics, steps_per_second=sps)
+            if recent:
+                row["train_success"] = float(np.mean([e["success"] for e in recent]))
+                row["train_return"] = float(np.mean([e["return"] for e in recent]))
+                row["unsafe_per_episode"] = float(np.mean([e["unsafe"] for e in recent]))
+            if cfg.eval_every and update % cfg.eval_every == 0:
+                last_eval = _evaluate_and_record(trainer, cfg, run_dir, update)
+                row.update(last_eval)
+            log.log(steps, row)
+            if update % cfg.checkpoint_every == 0:
+                save_trainer(ckpt, trainer, extra={"run": cfg.name})
+            if on_update is not None:
+                on_update(update, row)
+            bar.update(1)
+            bar.set_postfix(steps=steps, sps=f"{sps:.0f}", ret=f"{row.get('train_return', float('nan')):.1f}",
+                            success=f"{row.get('train_success', float('nan')):.2f}")  # fmt: skip
+        if int(trainer.state.updates) % cfg.checkpoint_every:
+            save_trainer(ckpt, trainer, extra={"run": cfg.name})
+        if not last_eval or cfg.eval_every == 0 or int(trainer.state.updates) % cfg.eval_every:
+            last_eval = _evaluate_and_record(trainer, cfg, run_dir, int(trainer.state.updates))
+            log.log(int(trainer.state.env_steps), last_eval)
+    finally:
+        bar.close()
+        log.close()
+        ckpt.close()
+    summary = dict(last_eval, updates=float(trainer.state.updates), env_steps=float(trainer.state.env_steps))
+    if recent:
+        summary["train_success"] = float(np.mean([e["success"] for e in recent]))
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _evaluate_and_record(trainer: Trainer, cfg: LocalTrainConfig, run_dir: Path, update: int) -> dict[str, float]:
+    result, episodes = evaluate_trainer(trainer, cfg, record=cfg.record_episodes)
+    for i, episode in enumerate(episodes):
+        save_episode(episode, run_dir / "episodes" / f"eval_{update:06d}_{i}.npz")
+    return {
+        "eval_success": result.success,
+        "eval_held_fraction": result.held_fraction,
+        "eval_unsafe_per_episode": result.unsafe_per_episode,
+    }

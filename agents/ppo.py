@@ -1,0 +1,766 @@
+"""PPO in JAX/optax, CleanRL/PureJaxRL style, readable top to bottom.
+
+Why this shape: openland's environments are numpy (MuJoCo's C engine, gymnasium), so the environment loop
+is Python, but it calls one jitted :meth:`PPO.act` on the *whole* batch ``[N]`` (N = envs × players) per
+step, and the learning step is one jitted :meth:`PPO.update` call per rollout. Everything the learner knows
+lives in an explicit :class:`TrainState` pytree (parameters, optimiser state, normaliser statistics, RNG key,
+counters), so checkpoints and resumes are exact.
+
+Every code-level optimisation from "Implementation Matters in Deep Policy Gradients" (Engstrom et al. 2020)
+is a named switch of :class:`PPOConfig`, ON by default: value clipping, reward scaling, orthogonal init,
+learning-rate annealing, observation normalisation and clipping, tanh activations, global gradient-norm
+clipping, plus advantage normalisation and reward clipping.
+
+Conventions
+-----------
+* ``done[t]`` (a.k.a. episode start) is True when ``obs[t]`` is the first observation of an episode; the
+  recurrent carry is reset before processing it. Terminated and truncated both end an episode (as in
+  CleanRL; truncation is not bootstrapped — see known gaps in the module's report).
+* Observation statistics are *used* by ``act`` and *updated* by ``update`` from the rollout's raw
+  observations (batched Welford), so ``act`` is a pure function of the state and the rollout's log-probs are
+  exactly reproducible in the update. Reward-scaling statistics are also updated inside ``update`` by
+  scanning the rollout's rewards in time order, with the running discounted return per env in the state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
+
+import flax.struct
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents.networks import (
+    ActionSpec,
+    ActorCritic,
+    Carry,
+    ObsTree,
+    entropy,
+    init_params,
+    log_prob,
+    make_network,
+    mode_action,
+    sample_action,
+)
+
+# A key for optax.apply_if_finite: it applies a non-finite update anyway after this many consecutive
+# failures. We never want that (a NaN update destroys the parameters), so make it unreachable.
+_NEVER = 2**30
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters and switches of PPO. Defaults are the CleanRL/Implementation-Matters reference."""
+
+    num_envs: int = 8
+    """Number of parallel sequences N acting at once (for openland: envs × players)."""
+    num_steps: int = 128
+    """Steps per sequence per rollout; a rollout holds num_envs × num_steps samples."""
+    total_timesteps: int = 1_000_000
+    """Total env steps (summed over the N sequences); sets the number of updates and the LR annealing."""
+    lr: float = 2.5e-4
+    """Adam learning rate (initial value when anneal_lr)."""
+    adam_eps: float = 1e-5
+    """Adam epsilon (1e-5 as in the reference PPO, not optax's 1e-8)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    num_minibatches: int = 4
+    """Minibatches per epoch. Recurrent cores split whole sequences (the env axis), so num_envs must be
+    divisible by it; core 'none' splits the num_envs × num_steps samples."""
+    update_epochs: int = 4
+    """Passes over the rollout per update."""
+    clip_coef: float = 0.2
+    """PPO surrogate clipping range (also the value-clipping range when clip_vloss)."""
+    ent_coef: float = 0.01
+    """Entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm bound used when clip_grad_norm."""
+    core: Literal["lstm", "gru", "none"] = "lstm"
+    """Recurrent core: 'lstm', 'gru', or 'none' (feed-forward, e.g. CartPole)."""
+    core_size: int = 128
+    """Width of the recurrent core's state."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the actor and critic MLP torsos."""
+    embed_dim: int = 64
+    """Width of the observation / goal-token embeddings (Dict observations)."""
+    num_heads: int = 2
+    """Heads of the goal cross-attention (Dict observations)."""
+    seed: int = 0
+    """Seed for parameters, acting and minibatch shuffling (envs are seeded from it too)."""
+    # --- code-level optimisations (Implementation Matters), all on by default -----------------------------
+    clip_vloss: bool = True
+    """Value-function clipping: the value loss is the max of the clipped and unclipped squared errors."""
+    reward_scaling: bool = True
+    """Divide rewards by the running std of the discounted return (not mean-centred)."""
+    reward_clip: bool = True
+    """Clip (scaled) rewards to ±reward_clip_value."""
+    reward_clip_value: float = 10.0
+    """Bound used by reward_clip."""
+    orthogonal_init: bool = True
+    """Orthogonal init with layer scaling (sqrt 2 hidden, 0.01 policy, 1.0 value); else lecun normal."""
+    anneal_lr: bool = True
+    """Linearly anneal the learning rate to 0 over the updates."""
+    norm_obs: bool = True
+    """Normalise float observations by running mean/std (Welford); goal tokens are never touched."""
+    clip_obs: bool = True
+    """Clip (normalised) float observations to ±obs_clip."""
+    obs_clip: float = 10.0
+    """Bound used by clip_obs."""
+    tanh_activations: bool = True
+    """tanh activations in the MLPs; else ReLU."""
+    clip_grad_norm: bool = True
+    """Clip the global gradient norm to max_grad_norm."""
+    norm_adv: bool = True
+    """Normalise advantages per minibatch."""
+
+    @property
+    def batch_size(self) -> int:
+        """Samples per rollout."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        """Number of updates the run makes (sets the LR annealing horizon)."""
+        return max(1, self.total_timesteps // self.batch_size)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the field whose value cannot work."""
+        if self.core not in ("lstm", "gru", "none"):
+            raise ValueError(f"PPOConfig.core must be 'lstm', 'gru' or 'none', got {self.core!r}")
+        seqs = self.num_envs if self.core != "none" else self.batch_size
+        if seqs % self.num_minibatches:
+            what = "num_envs" if self.core != "none" else "num_envs*num_steps"
+            raise ValueError(
+                f"PPOConfig.num_minibatches={self.num_minibatches} must divide {what}={seqs} (core {self.core!r})"
+            )
+        for name in ("num_envs", "num_steps", "total_timesteps", "num_minibatches", "update_epochs"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"PPOConfig.{name} must be positive, got {getattr(self, name)}")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe dict (tuples become lists) for checkpoints and run directories."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# State
+# ----------------------------------------------------------------------------------------------------------
+class RunningMeanStd(flax.struct.PyTreeNode):
+    """Running mean / variance (Chan et al. parallel Welford), float32, as gym's RunningMeanStd."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls, shape: tuple[int, ...]) -> "RunningMeanStd":
+        return cls(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.asarray(1e-4, jnp.float32))
+
+    def update(self, x: jax.Array) -> "RunningMeanStd":
+        """Fold in a batch ``x[B, *shape]``."""
+        x = x.astype(jnp.float32)
+        b_mean, b_var, b_count = x.mean(0), x.var(0), jnp.asarray(x.shape[0], jnp.float32)
+        delta = b_mean - self.mean
+        tot = self.count + b_count
+        mean = self.mean + delta * b_count / tot
+        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / tot
+        return RunningMeanStd(mean, m2 / tot, tot)
+
+
+class TrainState(flax.struct.PyTreeNode):
+    """Everything the learner knows; a pytree of arrays, so it is jitted, checkpointed and restored whole.
+
+    ``ret`` is each sequence's running discounted return used by reward scaling; ``key`` is a raw uint32[2]
+    PRNG key (raw, so it checkpoints as a plain array); counters are int32 (env_steps wraps past 2^31).
+    """
+
+    params: Any
+    opt_state: Any
+    obs_rms: Any  # RunningMeanStd, or a dict of them for the float parts of a Dict observation
+    ret_rms: RunningMeanStd
+    ret: jax.Array
+    key: jax.Array
+    env_steps: jax.Array
+    updates: jax.Array
+    skipped_updates: jax.Array
+
+
+class Rollout(flax.struct.PyTreeNode):
+    """One rollout, time-major ``[T, N, ...]``, as the Python loop collects it.
+
+    ``obs`` are raw (unnormalised) env observations; ``dones[t]`` marks ``obs[t]`` as an episode start;
+    ``rewards[t]`` is the raw reward for ``actions[t]``; ``init_carry`` is the core's carry *before* obs[0];
+    ``last_done``/``last_value`` describe the observation after the last step (for bootstrapping).
+    """
+
+    obs: ObsTree
+    dones: jax.Array
+    actions: jax.Array
+    logprobs: jax.Array
+    values: jax.Array
+    rewards: jax.Array
+    init_carry: Carry
+    last_done: jax.Array
+    last_value: jax.Array
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The algorithm
+# ----------------------------------------------------------------------------------------------------------
+class PPO:
+    """PPO for one network and one pair of spaces. Holds only static things; all state is a TrainState.
+
+    ``act``, ``value`` and ``update`` are jitted once; calling them with same-shaped inputs never recompiles
+    (tests assert the jit cache sizes stay at 1).
+    """
+
+    def __init__(self, cfg: PPOConfig, obs_space: gym.Space, action_space: gym.Space) -> None:
+        cfg.validate()
+        self.cfg = cfg
+        self.net: ActorCritic = make_network(
+            obs_space,
+            action_space,
+            core=cfg.core,
+            core_size=cfg.core_size,
+            hidden_sizes=cfg.hidden_sizes,
+            embed_dim=cfg.embed_dim,
+            num_heads=cfg.num_heads,
+            tanh=cfg.tanh_activations,
+            orthogonal=cfg.orthogonal_init,
+        )
+        self.action_spec: ActionSpec = self.net.action_spec
+        self.tx = self._make_optimizer()
+        # Jitted with ``self`` static: PPO objects with equal (config, network) share compiled code, so a
+        # fresh Trainer (e.g. after a restore) does not compile again.
+        self.act = functools.partial(PPO._jit_act, self)
+        self.act_greedy = functools.partial(PPO._jit_act_greedy, self)
+        self.value = functools.partial(PPO._jit_value, self)
+        self.update = functools.partial(PPO._jit_update, self)
+
+    def __hash__(self) -> int:
+        return hash((self.cfg, self.net))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PPO) and (self.cfg, self.net) == (other.cfg, other.net)
+
+    @staticmethod
+    def compile_cache_sizes() -> dict[str, int]:
+        """Number of compiled variants of each jitted function (for no-recompilation checks)."""
+        return {
+            "act": PPO._jit_act._cache_size(),
+            "act_greedy": PPO._jit_act_greedy._cache_size(),
+            "value": PPO._jit_value._cache_size(),
+            "update": PPO._jit_update._cache_size(),
+        }
+
+    # -- construction -----------------------------------------------------------------------------------
+    def _lr_schedule(self, count: jax.Array) -> jax.Array:
+        cfg = self.cfg
+        if not cfg.anneal_lr:
+            return jnp.asarray(cfg.lr, jnp.float32)
+        steps_per_update = cfg.num_minibatches * cfg.update_epochs
+        frac = 1.0 - (count // steps_per_update) / cfg.num_updates
+        return cfg.lr * jnp.maximum(frac, 0.0)
+
+    def _make_optimizer(self) -> optax.GradientTransformation:
+        cfg = self.cfg
+        parts = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.clip_grad_norm else []
+        parts.append(optax.adam(learning_rate=self._lr_schedule, eps=cfg.adam_eps))
+        # Non-finite gradients (from a NaN/inf loss or parameters) leave params and Adam moments untouched.
+        return optax.apply_if_finite(optax.chain(*parts), max_consecutive_errors=_NEVER)
+
+    def init(self, key: jax.Array | int) -> TrainState:
+        """Fresh state. ``key`` is a raw uint32[2] key or an int seed."""
+        if isinstance(key, int):
+            key = jax.random.PRNGKey(key)
+        key, pkey = jax.random.split(key)
+        params = init_params(self.net, pkey)
+        spec = self.net.obs_spec
+        if spec.kind == "box":
+            obs_rms: Any = RunningMeanStd.create(spec.shape)
+        else:
+            obs_rms = {"rays": RunningMeanStd.create(spec.rays), "proprio": RunningMeanStd.create(spec.proprio)}
+        zero = jnp.asarray(0, jnp.int32)
+        return TrainState(
+            params=params,
+            opt_state=self.tx.init(params),
+            obs_rms=obs_rms,
+            ret_rms=RunningMeanStd.create(()),
+            ret=jnp.zeros((self.cfg.num_envs,), jnp.float32),
+            key=key,
+            env_steps=zero,
+            updates=zero,
+            skipped_updates=zero,
+        )
+
+    def initial_carry(self, batch: int | None = None) -> Carry:
+        """Zero core state for ``batch`` (default num_envs) sequences."""
+        return self.net.initialize_carry(self.cfg.num_envs if batch is None else batch)
+
+    # -- observation normalisation ------------------------------------------------------------------------
+    def _norm_one(self, rms: RunningMeanStd, x: jax.Array) -> jax.Array:
+        x = x.astype(jnp.float32)
+        if self.cfg.norm_obs:
+            x = (x - rms.mean) / jnp.sqrt(rms.var + 1e-8)
+        if self.cfg.clip_obs:
+            x = jnp.clip(x, -self.cfg.obs_clip, self.cfg.obs_clip)
+        return x
+
+    def normalize_obs(self, obs_rms: Any, obs: ObsTree) -> ObsTree:
+        """Normalise/clip the float parts of ``obs`` (any leading axes); goal tokens pass through."""
+        if isinstance(obs, dict):
+            out = dict(obs)
+            for k, rms in obs_rms.items():
+                out[k] = self._norm_one(rms, obs[k])
+            return out
+        return self._norm_one(obs_rms, obs)
+
+    def _update_obs_rms(self, obs_rms: Any, obs: ObsTree) -> Any:
+        def upd(rms: RunningMeanStd, x: jax.Array) -> RunningMeanStd:
+            return rms.update(x.reshape((-1,) + rms.mean.shape))
+
+        if isinstance(obs_rms, dict):
+            return {k: upd(rms, obs[k]) for k, rms in obs_rms.items()}
+        return upd(obs_rms, obs)
+
+    # -- acting -------------------------------------------------------------------------------------------
+    def _forward(self, state: TrainState, obs: ObsTree, carry: Carry, done: jax.Array):
+        obs_n = self.normalize_obs(state.obs_rms, obs)
+        obs_t = jax.tree_util.tree_map(lambda x: x[None], obs_n)
+        carry, pi, v = self.net.apply(state.params, carry, obs_t, done[None])
+        return carry, pi[0], v[0]
+
+    def _act(
+        self, state: TrainState, obs: ObsTree, carry: Carry, done: jax.Array, key: jax.Array
+    ) -> tuple[Carry, jax.Array, jax.Array, jax.Array]:
+        """One step for N sequences: ``(obs[N..], carry, done[N], key) -> (carry, action, logprob, value)``.
+
+        ``done`` resets the carry of sequences whose ``obs`` starts a new episode. Box actions are unclipped.
+        """
+        carry, pi, v = self._forward(state, obs, carry, done)
+        log_std = ActorCritic.log_std(state.params, self.action_spec)
+        action = sample_action(self.action_spec, pi, log_std, key)
+        return carry, action, log_prob(self.action_spec, pi, log_std, action), v
+
+    def _act_greedy(self, state: TrainState, obs: ObsTree, carry: Carry, done: jax.Array) -> tuple[Carry, jax.Array]:
+        """Deterministic action (argmax / Gaussian mean), for evaluation."""
+        carry, pi, _ = self._forward(state, obs, carry, done)
+        return carry, mode_action(self.action_spec, pi)
+
+    def _value(self, state: TrainState, obs: ObsTree, carry: Carry, done: jax.Array) -> jax.Array:
+        """Value of ``obs`` (used to bootstrap the last step of a rollout)."""
+        return self._forward(state, obs, carry, done)[2]
+
+    # -- learning -----------------------------------------------------------------------------------------
+    def _scale_rewards(self, state: TrainState, rewards: jax.Array, ends: jax.Array):
+        """Reward scaling as gym's NormalizeReward, scanned in time order; then optional clipping."""
+        cfg = self.cfg
+
+        def step(carry, inp):
+            ret, rms = carry
+            r, end = inp
+            ret = ret * cfg.gamma + r
+            rms = rms.update(ret[:, None])  # a batch of N scalar samples
+            scaled = r / jnp.sqrt(rms.var[0] + 1e-8)
+            return (ret * (1.0 - end), rms), scaled
+
+        if cfg.reward_scaling:
+            rms0 = RunningMeanStd(state.ret_rms.mean[None], state.ret_rms.var[None], state.ret_rms.count)
+            (ret, rms), scaled = jax.lax.scan(step, (state.ret, rms0), (rewards, ends))
+            ret_rms = RunningMeanStd(rms.mean[0], rms.var[0], rms.count)
+        else:
+            scaled, ret, ret_rms = rewards, state.ret, state.ret_rms
+        if cfg.reward_clip:
+            scaled = jnp.clip(scaled, -cfg.reward_clip_value, cfg.reward_clip_value)
+        return scaled, ret, ret_rms
+
+    def _gae(self, rewards, values, ends, last_value):
+        """Generalised advantage estimation; ``ends[t]`` means the episode ended after step t."""
+        cfg = self.cfg
+        next_values = jnp.concatenate([values[1:], last_value[None]], axis=0)
+        nonterm = 1.0 - ends
+        deltas = rewards + cfg.gamma * next_values * nonterm - values
+
+        def step(adv, inp):
+            delta, nt = inp
+            adv = delta + cfg.gamma * cfg.gae_lambda * nt * adv
+            return adv, adv
+
+        _, adv = jax.lax.scan(step, jnp.zeros_like(last_value), (deltas, nonterm), reverse=True)
+        return adv, adv + values
+
+    def _loss(self, params, batch):
+        cfg = self.cfg
+        _, pi, v = self.net.apply(params, batch["init_carry"], batch["obs"], batch["dones"])
+        log_std = ActorCritic.log_std(params, self.action_spec)
+        logp = log_prob(self.action_spec, pi, log_std, batch["actions"])
+        ent = entropy(self.action_spec, pi, log_std).mean()
+        logratio = logp - batch["logprobs"]
+        ratio = jnp.exp(logratio)
+        adv = batch["advantages"]
+        if cfg.norm_adv:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+        if cfg.clip_vloss:
+            v_clipped = batch["values"] + jnp.clip(v - batch["values"], -cfg.clip_coef, cfg.clip_coef)
+            v_loss = 0.5 * jnp.maximum((v - batch["returns"]) ** 2, (v_clipped - batch["returns"]) ** 2).mean()
+        else:
+            v_loss = 0.5 * ((v - batch["returns"]) ** 2).mean()
+        loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+        aux = {
+            "pg_loss": pg_loss,
+            "v_loss": v_loss,
+            "entropy": ent,
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": (jnp.abs(ratio - 1.0) > cfg.clip_coef).mean(),
+        }
+        return loss, aux
+
+    @staticmethod
+    def _float_leaves(ro: Rollout) -> list[jax.Array]:
+        obs = [x for x in jax.tree_util.tree_leaves(ro.obs) if jnp.issubdtype(x.dtype, jnp.floating)]
+        return obs + [ro.rewards, ro.values, ro.logprobs, ro.last_value]
+
+    def _update(self, state: TrainState, ro: Rollout) -> tuple[TrainState, dict[str, jax.Array]]:
+        """One PPO update from a rollout: GAE, then update_epochs × num_minibatches clipped-surrogate steps."""
+        cfg = self.cfg
+        T, N = ro.dones.shape
+        ends = jnp.concatenate([ro.dones[1:], ro.last_done[None]], axis=0).astype(jnp.float32)
+        rewards, ret, ret_rms = self._scale_rewards(state, ro.rewards.astype(jnp.float32), ends)
+        advantages, returns = self._gae(rewards, ro.values, ends, ro.last_value)
+
+        data = {
+            "obs": self.normalize_obs(state.obs_rms, ro.obs),  # the stats act used: log-probs match exactly
+            "dones": ro.dones,
+            "actions": ro.actions,
+            "logprobs": ro.logprobs,
+            "values": ro.values,
+            "advantages": advantages,
+            "returns": returns,
+        }
+        if cfg.core == "none":
+            # Feed-forward: every sample is its own length-1 sequence, shuffled across time and envs.
+            data = jax.tree_util.tree_map(lambda x: x.reshape((1, T * N) + x.shape[2:]), data)
+            init_carry = self.net.initialize_carry(T * N)
+        else:
+            init_carry = ro.init_carry
+        num_seqs = data["dones"].shape[1]
+        mb_size = num_seqs // cfg.num_minibatches
+
+        def minibatch_step(carry, idx):
+            params, opt_state = carry
+            mb = jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=1), data)
+            mb["init_carry"] = jax.tree_util.tree_map(lambda c: jnp.take(c, idx, axis=0), init_carry)
+            (loss, aux), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb)
+            updates, opt_state = self.tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            aux["loss"] = loss
+            aux["grad_norm"] = optax.tree.norm(grads)
+            return (params, opt_state), aux
+
+        def epoch_step(carry, key):
+            perm = jax.random.permutation(key, num_seqs).reshape(cfg.num_minibatches, mb_size)
+            return jax.lax.scan(minibatch_step, carry, perm)
+
+        key, ekey = jax.random.split(state.key)
+        skipped_before = state.opt_state.total_notfinite
+        (params, opt_state), aux = jax.lax.scan(
+            epoch_step, (state.params, state.opt_state), jax.random.split(ekey, cfg.update_epochs)
+        )
+        skipped = opt_state.total_notfinite - skipped_before
+
+        y, pred = returns.reshape(-1), ro.values.reshape(-1)
+        var_y = jnp.var(y)
+        metrics = {k: jnp.nanmean(v) for k, v in aux.items()}
+        metrics.update(
+            skipped_steps=skipped,
+            lr=self._lr_schedule(state.updates * cfg.num_minibatches * cfg.update_epochs),
+            explained_variance=jnp.where(var_y == 0, jnp.nan, 1 - jnp.var(y - pred) / var_y),
+            scaled_reward_mean=rewards.mean(),
+            raw_reward_mean=ro.rewards.mean(),
+        )
+        # A rollout with a non-finite reward/observation/value must not poison the running statistics
+        # (every later update would be NaN): keep the old ones and count it, like the skipped steps.
+        finite_in = jnp.all(
+            jnp.asarray([jnp.all(jnp.isfinite(x)) for x in self._float_leaves(ro)])
+        )
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(finite_in, a, b), new, old)
+        obs_rms = self._update_obs_rms(state.obs_rms, ro.obs) if cfg.norm_obs else state.obs_rms
+        metrics["nonfinite_rollout"] = (~finite_in).astype(jnp.int32)
+        new_state = state.replace(
+            params=params,
+            opt_state=opt_state,
+            obs_rms=keep(obs_rms, state.obs_rms),
+            ret_rms=keep(ret_rms, state.ret_rms),
+            ret=keep(ret, state.ret),
+            key=key,
+            env_steps=state.env_steps + T * N,
+            updates=state.updates + 1,
+            skipped_updates=state.skipped_updates + ((skipped > 0) | ~finite_in).astype(jnp.int32),
+        )
+        return new_state, metrics
+
+
+PPO._jit_act = jax.jit(PPO._act, static_argnums=0)
+PPO._jit_act_greedy = jax.jit(PPO._act_greedy, static_argnums=0)
+PPO._jit_value = jax.jit(PPO._value, static_argnums=0)
+PPO._jit_update = jax.jit(PPO._update, static_argnums=0)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Environments
+# ----------------------------------------------------------------------------------------------------------
+@runtime_checkable
+class VecEnv(Protocol):
+    """A batch of N environments (or env × player slots) stepped together, numpy in and out.
+
+    ``step`` auto-resets finished slots and returns the first observation of the new episode in their place
+    (so ``terminated | truncated`` marks the *next* returned observation as an episode start). ``info`` may
+    carry ``"episode_return"``/``"episode_length"`` (float [N], NaN where no episode finished this step).
+    ``get_state``/``set_state`` capture everything the future depends on (simulator state, step counters,
+    RNG state) as JSON-able data, so a resume continues exactly.
+    """
+
+    num_envs: int
+    single_observation_space: gym.Space
+    single_action_space: gym.Space
+
+    def reset(self, seed: int) -> Any: ...
+
+    def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]: ...
+
+    def get_state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
+
+
+def _to_json(x: Any) -> Any:
+    """numpy → JSON-able, exactly (floats via repr round-trip; dtype kept for arrays)."""
+    if isinstance(x, np.ndarray):
+        return {"__ndarray__": x.tolist(), "dtype": str(x.dtype), "shape": list(x.shape)}
+    if isinstance(x, np.generic):
+        return {"__npscalar__": x.item(), "dtype": str(x.dtype)}
+    if isinstance(x, dict):
+        return {str(k): _to_json(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_to_json(v) for v in x]
+    return x
+
+
+def _from_json(x: Any) -> Any:
+    if isinstance(x, dict):
+        if "__ndarray__" in x:
+            return np.asarray(x["__ndarray__"], dtype=x["dtype"]).reshape(x["shape"])
+        if "__npscalar__" in x:
+            return np.dtype(x["dtype"]).type(x["__npscalar__"])
+        return {k: _from_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_from_json(v) for v in x]
+    return x
+
+
+class GymVecEnv:
+    """:class:`VecEnv` over ``gymnasium.vector.SyncVectorEnv`` (same-step autoreset), with exact state I/O.
+
+    State = per sub-env: the unwrapped env's ``state_attrs`` (CartPole: ``state``, ``steps_beyond_terminated``),
+    every wrapper's ``_elapsed_steps`` (TimeLimit), the env's ``np_random`` bit-generator state; plus this
+    adapter's running episode return/length.
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        state_attrs: tuple[str, ...] = ("state", "steps_beyond_terminated"),
+        **make_kwargs: Any,
+    ) -> None:
+        self.env = gym.vector.SyncVectorEnv(
+            [lambda: gym.make(env_id, **make_kwargs) for _ in range(num_envs)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
+        self.num_envs = num_envs
+        self.single_observation_space = self.env.single_observation_space
+        self.single_action_space = self.env.single_action_space
+        self.state_attrs = state_attrs
+        self._ret = np.zeros(num_envs, np.float64)
+        self._len = np.zeros(num_envs, np.int64)
+
+    def reset(self, seed: int) -> np.ndarray:
+        obs, _ = self.env.reset(seed=seed)
+        self._ret[:] = 0
+        self._len[:] = 0
+        return obs
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, reward, term, trunc, _ = self.env.step(np.asarray(actions))
+        self._ret += reward
+        self._len += 1
+        done = term | trunc
+        ep_ret = np.where(done, self._ret, np.nan)
+        ep_len = np.where(done, self._len, np.nan)
+        self._ret[done] = 0
+        self._len[done] = 0
+        return obs, reward, term, trunc, {"episode_return": ep_ret, "episode_length": ep_len}
+
+    @staticmethod
+    def _wrappers(env: gym.Env) -> list[gym.Env]:
+        chain = [env]
+        while isinstance(chain[-1], gym.Wrapper):
+            chain.append(chain[-1].env)
+        return chain
+
+    def get_state(self) -> dict[str, Any]:
+        subs = []
+        for env in self.env.envs:
+            chain = self._wrappers(env)
+            un = env.unwrapped
+            subs.append(
+                {
+                    "attrs": {a: _to_json(getattr(un, a)) for a in self.state_attrs},
+                    "elapsed": [getattr(w, "_elapsed_steps", None) for w in chain],
+                    "rng": _to_json(un.np_random.bit_generator.state),
+                }
+            )
+        return {"subenvs": subs, "ep_return": _to_json(self._ret), "ep_length": _to_json(self._len)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if len(state["subenvs"]) != self.num_envs:
+            raise ValueError(f"env state has {len(state['subenvs'])} sub-envs, this VecEnv has {self.num_envs}")
+        for env, sub in zip(self.env.envs, state["subenvs"]):
+            chain = self._wrappers(env)
+            un = env.unwrapped
+            for a, v in sub["attrs"].items():
+                setattr(un, a, _from_json(v))
+            for w, e in zip(chain, sub["elapsed"]):
+                if e is not None:
+                    w._elapsed_steps = e
+                if hasattr(w, "_has_reset"):
+                    w._has_reset = True
+            un.np_random.bit_generator.state = _from_json(sub["rng"])
+        self._ret = _from_json(state["ep_return"]).copy()
+        self._len = _from_json(state["ep_length"]).copy()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The training loop
+# ----------------------------------------------------------------------------------------------------------
+class Trainer:
+    """Rollout + update loop over a :class:`VecEnv`. Holds the learner state and the runner state (the last
+    observation, episode-start flags and core carry), which together with the env state are the whole
+    training state (see :meth:`checkpoint_tree`)."""
+
+    def __init__(self, cfg: PPOConfig, env: VecEnv) -> None:
+        if env.num_envs != cfg.num_envs:
+            raise ValueError(f"PPOConfig.num_envs={cfg.num_envs} but the env has num_envs={env.num_envs}")
+        self.cfg = cfg
+        self.env = env
+        self.ppo = PPO(cfg, env.single_observation_space, env.single_action_space)
+        self.state = self.ppo.init(cfg.seed)
+        self.obs = env.reset(seed=cfg.seed)
+        self.done = np.ones(cfg.num_envs, bool)
+        self.carry = self.ppo.initial_carry()
+        self.episode_returns: list[float] = []
+        self.episode_lengths: list[float] = []
+        spec = self.ppo.action_spec
+        self._clip = (np.asarray(spec.low), np.asarray(spec.high)) if spec.kind == "box" else None
+
+    def collect(self) -> Rollout:
+        """Run num_steps steps of all N sequences with one jitted act call per step."""
+        T = self.cfg.num_steps
+        key, rkey = jax.random.split(self.state.key)
+        self.state = self.state.replace(key=key)
+        keys = np.asarray(jax.random.split(rkey, T))
+        init_carry = self.carry
+        obs_buf, done_buf, act_buf, logp_buf, val_buf, rew_buf = [], [], [], [], [], []
+        obs, done, carry = self.obs, self.done, self.carry
+        for t in range(T):
+            carry, action, logp, value = self.ppo.act(self.state, obs, carry, done, keys[t])
+            a = np.asarray(action)
+            env_a = np.clip(a, *self._clip) if self._clip is not None else a
+            next_obs, reward, term, trunc, info = self.env.step(env_a)
+            obs_buf.append(obs)
+            done_buf.append(done)
+            act_buf.append(a)
+            logp_buf.append(logp)
+            val_buf.append(value)
+            rew_buf.append(reward)
+            if "episode_return" in info:
+                finished = ~np.isnan(info["episode_return"])
+                self.episode_returns.extend(info["episode_return"][finished].tolist())
+                self.episode_lengths.extend(info["episode_length"][finished].tolist())
+            obs, done = next_obs, np.asarray(term | trunc)
+        last_value = self.ppo.value(self.state, obs, carry, done)
+        self.obs, self.done, self.carry = obs, done, carry
+        stack = lambda xs: jax.tree_util.tree_map(lambda *a: np.stack(a), *xs)
+        return Rollout(
+            obs=stack(obs_buf),
+            dones=np.stack(done_buf),
+            actions=np.stack(act_buf),
+            logprobs=jnp.stack(logp_buf),
+            values=jnp.stack(val_buf),
+            rewards=np.stack(rew_buf).astype(np.float32),
+            init_carry=init_carry,
+            last_done=done,
+            last_value=last_value,
+        )
+
+    def iteration(self) -> dict[str, float]:
+        """One rollout and one update; returns metrics as floats (plus recent episode stats)."""
+        n_before = len(self.episode_returns)
+        rollout = self.collect()
+        self.state, metrics = self.ppo.update(self.state, rollout)
+        out = {k: float(v) for k, v in metrics.items()}
+        new = self.episode_returns[n_before:]
+        out["episodes"] = float(len(new))
+        out["episode_return"] = float(np.mean(new)) if new else math.nan
+        out["env_steps"] = float(int(self.state.env_steps))
+        return out
+
+    def train(
+        self, num_updates: int | None = None, callback: Callable[[int, dict[str, float]], None] | None = None
+    ) -> list[dict[str, float]]:
+        """Run ``num_updates`` iterations (default: until cfg.num_updates updates are done in total)."""
+        todo = self.cfg.num_updates - int(self.state.updates) if num_updates is None else num_updates
+        history = []
+        for _ in range(max(0, todo)):
+            m = self.iteration()
+            history.append(m)
+            if callback is not None:
+                callback(int(self.state.updates), m)
+        return history
+
+    # -- checkpoint support ---------------------------------------------------------------------------------
+    def checkpoint_tree(self) -> dict[str, Any]:
+        """The array part of the full training state: learner state + runner state."""
+        return {
+            "train_state": self.state,
+            "runner": {"obs": self.obs, "done": self.done, "carry": self.carry},
+        }
+
+    def load_checkpoint_tree(self, tree: dict[str, Any]) -> None:
+        """Inverse of :meth:`checkpoint_tree`. Restored arrays come back *committed* to a device, which jit
+        treats as a different input signature; re-creating them from host copies keeps the compiled code."""
+        tree = jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), tree)
+        self.state = tree["train_state"]
+        r = tree["runner"]
+        self.obs = jax.tree_util.tree_map(np.asarray, r["obs"])
+        self.done = np.asarray(r["done"], bool)
+        self.carry = r["carry"]
+
+
+def make_train(cfg: PPOConfig, env: VecEnv) -> Trainer:
+    """Entry point: a :class:`Trainer` ready to ``train()`` (rollout in Python, update in one jit call)."""
+    return Trainer(cfg, env)
