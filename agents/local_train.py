@@ -57,8 +57,8 @@ class LocalTrainConfig:
     """Held-out tasks per evaluation."""
     record_episodes: int = 2
     """Episodes recorded at each evaluation."""
-    resume: bool = False
-    """Continue the run in runs_dir/name from its newest checkpoint."""
+    resume: Path | None = None
+    """Continue the run in this directory (``runs/<name>``) from its newest checkpoint."""
     seed: int = 0
     """Seed of parameters, acting and tasks."""
     progress: bool = True
@@ -75,9 +75,14 @@ class LocalTrainConfig:
     def env_config(self) -> EnvConfig:
         return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps)
 
+    def run_dir(self) -> Path:
+        """Where the run lives: the ``--resume`` directory, else ``runs_dir/name``."""
+        return Path(self.resume) if self.resume else self.runs_dir / self.name
+
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["runs_dir"] = str(self.runs_dir)
+        out["resume"] = str(self.resume) if self.resume else None
         out["ppo"] = self.ppo_config().to_json()
         return out
 
@@ -120,6 +125,10 @@ class RunLog:
         self.tb.close()
 
 
+#: Config fields that say where a run is or how it is watched, not what it computes.
+_RUN_LOCATION = ("name", "runs_dir", "resume", "progress", "address")
+
+
 def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
     """Create the run directory; refuse to overwrite a run unless resuming, and refuse to resume another config."""
     config_path = run_dir / "config.json"
@@ -127,7 +136,7 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None
         if not resume:
             raise FileExistsError(f"run directory {run_dir} already holds a run: pass --resume to continue it, or another --name")
         saved = json.loads(config_path.read_text())
-        diffs = [k for k in config if k not in ("resume", "progress") and saved.get(k) != config[k]]
+        diffs = [k for k in config if k not in _RUN_LOCATION and saved.get(k) != config[k]]
         if diffs:
             raise ValueError(f"--resume with a different config than {config_path}: fields {diffs} differ")
         return
@@ -139,11 +148,11 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None
 
 def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
     """Train (or resume) one agent; returns the final held-out evaluation and training figures."""
-    run_dir = cfg.runs_dir / cfg.name
-    prepare_run_dir(run_dir, cfg.to_json(), cfg.resume)
+    run_dir = cfg.run_dir()
+    prepare_run_dir(run_dir, cfg.to_json(), cfg.resume is not None)
     trainer, env = build_trainer(cfg)
     ckpt = Checkpointer(run_dir / "checkpoints", max_to_keep=3)
-    if cfg.resume and ckpt.steps():
+    if cfg.resume is not None and ckpt.steps():
         restored = restore_trainer(ckpt, trainer)
         print(f"resumed {run_dir} from update {restored.step}"
               + (f" (skipped unreadable steps {[s for s, _ in restored.skipped]})" if restored.skipped else ""))

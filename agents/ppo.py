@@ -52,6 +52,8 @@ from agents.networks import (
 # A key for optax.apply_if_finite: it applies a non-finite update anyway after this many consecutive
 # failures. We never want that (a NaN update destroys the parameters), so make it unreachable.
 _NEVER = 2**30
+#: Hyper-parameters held in ``TrainState.hparams`` (PBT perturbs them at run time).
+HPARAMS: tuple[str, ...] = ("lr", "ent_coef", "clip_coef", "gae_lambda")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -196,6 +198,9 @@ class TrainState(flax.struct.PyTreeNode):
     env_steps: jax.Array
     updates: jax.Array
     skipped_updates: jax.Array
+    hparams: dict[str, jax.Array]
+    """The hyper-parameters population-based training perturbs (lr, ent_coef, clip_coef, gae_lambda), as
+    arrays in the state rather than constants in the compiled code: PBT changes them without recompiling."""
 
 
 class Rollout(flax.struct.PyTreeNode):
@@ -267,18 +272,18 @@ class PPO:
         }
 
     # -- construction -----------------------------------------------------------------------------------
-    def _lr_schedule(self, count: jax.Array) -> jax.Array:
-        cfg = self.cfg
-        if not cfg.anneal_lr:
-            return jnp.asarray(cfg.lr, jnp.float32)
-        steps_per_update = cfg.num_minibatches * cfg.update_epochs
-        frac = 1.0 - (count // steps_per_update) / cfg.num_updates
-        return cfg.lr * jnp.maximum(frac, 0.0)
+    def _lr_now(self, state: "TrainState") -> jax.Array:
+        """Learning rate of this update: the state's lr, linearly annealed to 0 over the run when anneal_lr."""
+        if not self.cfg.anneal_lr:
+            return state.hparams["lr"]
+        frac = 1.0 - state.updates / self.cfg.num_updates
+        return state.hparams["lr"] * jnp.maximum(frac, 0.0)
 
     def _make_optimizer(self) -> optax.GradientTransformation:
+        """Adam's direction; the step size (-lr) is applied in the update from ``TrainState.hparams``."""
         cfg = self.cfg
         parts = [optax.clip_by_global_norm(cfg.max_grad_norm)] if cfg.clip_grad_norm else []
-        parts.append(optax.adam(learning_rate=self._lr_schedule, eps=cfg.adam_eps))
+        parts.append(optax.scale_by_adam(eps=cfg.adam_eps))
         # Non-finite gradients (from a NaN/inf loss or parameters) leave params and Adam moments untouched.
         return optax.apply_if_finite(optax.chain(*parts), max_consecutive_errors=_NEVER)
 
@@ -304,6 +309,7 @@ class PPO:
             env_steps=zero,
             updates=zero,
             skipped_updates=zero,
+            hparams={k: jnp.asarray(getattr(self.cfg, k), jnp.float32) for k in HPARAMS},
         )
 
     def initial_carry(self, batch: int | None = None) -> Carry:
@@ -387,7 +393,7 @@ class PPO:
             scaled = jnp.clip(scaled, -cfg.reward_clip_value, cfg.reward_clip_value)
         return scaled, ret, ret_rms
 
-    def _gae(self, rewards, values, ends, last_value):
+    def _gae(self, rewards, values, ends, last_value, gae_lambda):
         """Generalised advantage estimation; ``ends[t]`` means the episode ended after step t."""
         cfg = self.cfg
         next_values = jnp.concatenate([values[1:], last_value[None]], axis=0)
@@ -396,13 +402,13 @@ class PPO:
 
         def step(adv, inp):
             delta, nt = inp
-            adv = delta + cfg.gamma * cfg.gae_lambda * nt * adv
+            adv = delta + cfg.gamma * gae_lambda * nt * adv
             return adv, adv
 
         _, adv = jax.lax.scan(step, jnp.zeros_like(last_value), (deltas, nonterm), reverse=True)
         return adv, adv + values
 
-    def _loss(self, params, batch):
+    def _loss(self, params, batch, hp):
         cfg = self.cfg
         _, pi, v = self.net.apply(params, batch["init_carry"], batch["obs"], batch["dones"])
         log_std = ActorCritic.log_std(params, self.action_spec)
@@ -413,19 +419,20 @@ class PPO:
         adv = batch["advantages"]
         if cfg.norm_adv:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+        clip = hp["clip_coef"]
+        pg_loss = jnp.maximum(-adv * ratio, -adv * jnp.clip(ratio, 1 - clip, 1 + clip)).mean()
         if cfg.clip_vloss:
-            v_clipped = batch["values"] + jnp.clip(v - batch["values"], -cfg.clip_coef, cfg.clip_coef)
+            v_clipped = batch["values"] + jnp.clip(v - batch["values"], -clip, clip)
             v_loss = 0.5 * jnp.maximum((v - batch["returns"]) ** 2, (v_clipped - batch["returns"]) ** 2).mean()
         else:
             v_loss = 0.5 * ((v - batch["returns"]) ** 2).mean()
-        loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+        loss = pg_loss - hp["ent_coef"] * ent + cfg.vf_coef * v_loss
         aux = {
             "pg_loss": pg_loss,
             "v_loss": v_loss,
             "entropy": ent,
             "approx_kl": ((ratio - 1) - logratio).mean(),
-            "clipfrac": (jnp.abs(ratio - 1.0) > cfg.clip_coef).mean(),
+            "clipfrac": (jnp.abs(ratio - 1.0) > clip).mean(),
         }
         return loss, aux
 
@@ -440,7 +447,9 @@ class PPO:
         T, N = ro.dones.shape
         ends = jnp.concatenate([ro.dones[1:], ro.last_done[None]], axis=0).astype(jnp.float32)
         rewards, ret, ret_rms = self._scale_rewards(state, ro.rewards.astype(jnp.float32), ends)
-        advantages, returns = self._gae(rewards, ro.values, ends, ro.last_value)
+        hp = state.hparams
+        advantages, returns = self._gae(rewards, ro.values, ends, ro.last_value, hp["gae_lambda"])
+        lr_now = self._lr_now(state)
 
         data = {
             "obs": self.normalize_obs(state.obs_rms, ro.obs),  # the stats act used: log-probs match exactly
@@ -464,9 +473,9 @@ class PPO:
             params, opt_state = carry
             mb = jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=1), data)
             mb["init_carry"] = jax.tree_util.tree_map(lambda c: jnp.take(c, idx, axis=0), init_carry)
-            (loss, aux), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb)
+            (loss, aux), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb, hp)
             updates, opt_state = self.tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
+            params = optax.apply_updates(params, jax.tree_util.tree_map(lambda u: -lr_now * u, updates))
             aux["loss"] = loss
             aux["grad_norm"] = optax.tree.norm(grads)
             return (params, opt_state), aux
@@ -487,7 +496,7 @@ class PPO:
         metrics = {k: jnp.nanmean(v) for k, v in aux.items()}
         metrics.update(
             skipped_steps=skipped,
-            lr=self._lr_schedule(state.updates * cfg.num_minibatches * cfg.update_epochs),
+            lr=lr_now,
             explained_variance=jnp.where(var_y == 0, jnp.nan, 1 - jnp.var(y - pred) / var_y),
             scaled_reward_mean=rewards.mean(),
             raw_reward_mean=ro.rewards.mean(),
@@ -764,3 +773,13 @@ class Trainer:
 def make_train(cfg: PPOConfig, env: VecEnv) -> Trainer:
     """Entry point: a :class:`Trainer` ready to ``train()`` (rollout in Python, update in one jit call)."""
     return Trainer(cfg, env)
+
+
+def with_hparams(state: TrainState, hparams: dict[str, float]) -> TrainState:
+    """The state with some hyper-parameters replaced (PBT's explore step); unknown names are refused."""
+    unknown = sorted(set(hparams) - set(HPARAMS))
+    if unknown:
+        raise ValueError(f"unknown hyper-parameter(s) {unknown}; PPO's run-time hyper-parameters are {list(HPARAMS)}")
+    new = dict(state.hparams)
+    new.update({k: jnp.asarray(v, jnp.float32) for k, v in hparams.items()})
+    return state.replace(hparams=new)

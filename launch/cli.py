@@ -68,11 +68,39 @@ COMMANDS: dict[str, tuple[type, Callable]] = {
 }
 
 
+def run_train(argv: list[str]) -> None:
+    """``openland train [--local] FLAGS``: the population on Ray, or with ``--local`` one agent in one process.
+
+    Two configs with different flags, so ``--local`` picks which dataclass tyro parses the rest into.
+    """
+    if "--local" in argv:
+        from agents.local_train import LocalTrainConfig, train_local
+
+        rest = [a for a in argv if a != "--local"]
+        cfg = tyro.cli(LocalTrainConfig, args=rest, prog="openland train --local",
+                       description="Train one agent in one process (no Ray).")  # fmt: skip
+        summary = train_local(cfg)
+    else:
+        from population.driver import PopulationConfig, train_population
+
+        cfg = tyro.cli(PopulationConfig, args=argv, prog="openland train",
+                       description="Train a population of agents on Ray (local Ray on loopback unless --address). "
+                                   "Add --local for the single-process trainer.")  # fmt: skip
+        summary = train_population(cfg)
+    print(json.dumps(summary, indent=2))
+    print(f"run directory: {cfg.run_dir()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script ``openland``."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        run_train(argv[1:])
+        return
     configs = {name: cls for name, (cls, _) in COMMANDS.items()}
-    cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv, prog="openland")
+    cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv, prog="openland",
+                                               description="openland: open-ended multi-agent RL in MuJoCo worlds. "
+                                                           "Also: `openland train [--local] --help`.")  # fmt: skip
     for cls, run in COMMANDS.values():
         if type(cfg) is cls:
             run(cfg)

@@ -33,7 +33,7 @@ def test_gae_matches_reference_loop():
     r, v = rng.normal(size=(T, N)).astype(np.float32), rng.normal(size=(T, N)).astype(np.float32)
     ends = (rng.random((T, N)) < 0.3).astype(np.float32)
     lv = rng.normal(size=N).astype(np.float32)
-    adv, ret = jax.jit(ppo._gae)(r, v, ends, lv)
+    adv, ret = jax.jit(ppo._gae)(r, v, ends, lv, 0.95)
     adv_ref, ret_ref = reference_gae(r, v, ends, lv, 0.99, 0.95)
     np.testing.assert_allclose(adv, adv_ref, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ret, ret_ref, rtol=1e-5, atol=1e-5)

@@ -449,6 +449,7 @@ class WorldTemplate:
         #: [ngeom] player id of each avatar capsule geom, -1 for every other geom.
         self.geom_player = np.full(m.ngeom, -1, dtype=np.int64)
         self.geom_player[self.avatar_geom] = np.arange(cap.players)
+        self._geom_player_list: list[int] = self.geom_player.tolist()  # for the per-step contact scan
         #: [nbody] object slot of each object body (free or fixed), -1 otherwise.
         self.body_object = np.full(m.nbody, -1, dtype=np.int64)
         self.body_object[self.obj_body] = np.arange(cap.max_objects)

@@ -1,0 +1,60 @@
+"""A learner per population member: the agents package's PPO update, plus checkpoints and PBT hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from agents.checkpoint import Checkpointer
+from agents.ppo import PPO, PPOConfig, Rollout, TrainState, with_hparams
+from worlds.env import BatchEnv, EnvConfig
+from worlds.families import FamilySampler
+
+
+def host_state(state: TrainState) -> TrainState:
+    """The state as host numpy arrays: what travels through Ray's object store."""
+    return jax.tree_util.tree_map(np.asarray, state)
+
+
+class Learner:
+    """One member's learner state (a Ray actor in ``openland train``)."""
+
+    def __init__(self, member: int, ppo: PPOConfig, env_config: EnvConfig, family: str, run_dir: str, hparams: dict[str, float]):
+        self.member = member
+        probe = BatchEnv(EnvConfig(num_envs=1, num_players=env_config.num_players), FamilySampler(family))
+        self.ppo = PPO(ppo, probe.single_observation_space, probe.single_action_space)
+        self.state = with_hparams(self.ppo.init(ppo.seed + 1000 * member), hparams)
+        self.checkpointer = Checkpointer(Path(run_dir) / "members" / f"member{member}", max_to_keep=2)
+
+    def get_state(self) -> TrainState:
+        return host_state(self.state)
+
+    def set_state(self, state: TrainState, hparams: dict[str, float]) -> None:
+        """PBT exploit + explore: take another member's weights and optimiser state, then new hyper-parameters."""
+        self.state = with_hparams(jax.tree_util.tree_map(jnp.asarray, state), hparams)
+
+    def hparams(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self.state.hparams.items()}
+
+    def update(self, rollout: dict[str, Any]) -> dict[str, float]:
+        self.state, metrics = self.ppo.update(self.state, Rollout(**rollout))
+        out = {k: float(v) for k, v in metrics.items()}
+        out["updates"] = float(self.state.updates)
+        return out
+
+    def save(self, iteration: int) -> str:
+        path = self.checkpointer.save(iteration, self.state, self.ppo.cfg.to_json(), None, {"hparams": self.hparams()})
+        return str(path)
+
+    def restore(self) -> int:
+        """Restore the newest checkpoint that validates; returns its iteration."""
+        restored = self.checkpointer.restore(self.state, self.ppo.cfg.to_json())
+        self.state = jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), restored.tree)
+        return restored.step
+
+    def close(self) -> None:
+        self.checkpointer.close()
