@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench render clean
+.PHONY: venv train test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,12 @@ train: $(STAMP)
 	$(BIN)/openland train
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python bench/worlds.py
+	$(BIN)/python bench/env.py
+	$(BIN)/python bench/learner.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -45,7 +45,7 @@ class LocalTrainConfig:
     """Task family (worlds.families): near, hold, single, solo, duo."""
     num_envs: int = 16
     """Worlds stepped together (each player slot is one PPO sequence)."""
-    max_steps: int = 120
+    max_steps: int = 150
     """Episode length in env steps."""
     total_timesteps: int = 300_000
     """Agent-steps to train for."""
@@ -116,7 +116,7 @@ class RunLog:
 
     def log(self, step: int, values: dict[str, float]) -> None:
         clean = {k: v for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-        self.metrics.write(json.dumps({"step": step, **clean}) + "\n")
+        self.metrics.write(json.dumps({"step": step, "time": time.time(), **clean}) + "\n")
         for k, v in clean.items():
             self.tb.add_scalar(k, v, step)
 
@@ -170,7 +170,7 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
             recent = (recent + env.pop_episodes())[-200:]
             steps = int(trainer.state.env_steps)
             sps = (steps - steps0) / max(time.perf_counter() - t0, 1e-9)
-            row = dict(metrics, steps_per_second=sps)
+            row = dict(metrics, steps_per_second=sps, agent_steps=steps)
             if recent:
                 row["train_success"] = float(np.mean([e["success"] for e in recent]))
                 row["train_return"] = float(np.mean([e["return"] for e in recent]))

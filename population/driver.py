@@ -64,7 +64,7 @@ class PopulationConfig:
     """Rollout worker actors."""
     envs_per_worker: int = 16
     """Worlds each worker steps together per member."""
-    max_steps: int = 120
+    max_steps: int = 150
     """Episode length in env steps."""
     iterations: int = 40
     """Rollout-and-update iterations per member."""
@@ -184,9 +184,12 @@ def fitness(window: list[dict[str, float]]) -> np.ndarray:
 
 
 def train_population(
-    cfg: PopulationConfig, on_iteration: Callable[[int, dict[str, Any]], None] | None = None
+    cfg: PopulationConfig, on_iteration: Callable[[int, dict[str, Any], dict[str, list]], None] | None = None
 ) -> dict[str, Any]:
-    """Run (or resume) a population; returns the final per-member evaluation and run figures."""
+    """Run (or resume) a population; returns the final per-member evaluation and run figures.
+
+    ``on_iteration(iteration, figures, actors)`` is called after every iteration, with the Ray actor handles
+    (``{"workers": [...], "learners": [...]}``) for monitoring."""
     run_dir = cfg.run_dir().absolute()
     started: RayStart = start_ray(cfg.address)
     try:
@@ -197,7 +200,7 @@ def train_population(
         stop_ray(started)
 
 
-def _run(cfg: PopulationConfig, run_dir: Path, on_iteration: Callable[[int, dict[str, Any]], None] | None) -> dict[str, Any]:
+def _run(cfg: PopulationConfig, run_dir: Path, on_iteration: Callable[[int, dict[str, Any], dict[str, list]], None] | None) -> dict[str, Any]:
     env_config, ppo_cfg = cfg.env_config(), cfg.ppo_config()
     K, W = cfg.members, cfg.workers
     state_path = run_dir / "state.json"
@@ -264,6 +267,7 @@ def _run(cfg: PopulationConfig, run_dir: Path, on_iteration: Callable[[int, dict
                 row.update({f"member{m}/success": fit[0], f"member{m}/participation": fit[1],
                             f"member{m}/loss": metrics[m]["loss"], f"member{m}/lr": ds.hparams[m]["lr"]})  # fmt: skip
             row["steps_per_second"] = steps_done / max(time.perf_counter() - t0, 1e-9)
+            row["agent_steps"] = steps_done
             if it % cfg.pbt.interval == 0 and K > 1:
                 fits = np.stack([fitness(w) for w in ds.fitness_window])
                 for event in pbt_round(it, fits, ds.hparams, ds.pbt, rng, cfg.pbt):
@@ -285,7 +289,7 @@ def _run(cfg: PopulationConfig, run_dir: Path, on_iteration: Callable[[int, dict
                 _write_json_atomic(state_path, ds.to_json())
             log.log(it, {k: float(v) for k, v in row.items() if isinstance(v, (int, float))})
             if on_iteration is not None:
-                on_iteration(it, row)
+                on_iteration(it, row, {"workers": workers, "learners": learners})
             bar.update(1)
             best = max(row[f"member{m}/success"] for m in range(K))
             bar.set_postfix(sps=f"{row['steps_per_second']:.0f}", best_success=f"{best:.2f}")

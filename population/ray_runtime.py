@@ -8,7 +8,9 @@ The local default (and every test and benchmark) must stay on loopback, which ta
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass
 
 import ray
@@ -51,6 +53,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> RaySta
         return RayStart(address=address or "local", started_locally=False, num_cpus=resources.get("CPU", 0.0))
     runtime_env = {"env_vars": ACTOR_ENV_VARS}
     if address:
+        _probe(address)
+        host = _host_port(address)[0] if address not in ("auto", "local") else None
+        if host is not None and _is_loopback(host):
+            # a cluster on this machine: keep the driver on loopback too (see the module docstring)
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         try:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         except Exception as err:  # Ray raises ConnectionError, ValueError or its own types depending on the step
@@ -66,6 +73,40 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> RaySta
         configure_logging=False,
     )
     return RayStart(address="local", started_locally=True, num_cpus=ray.cluster_resources().get("CPU", 0.0))
+
+
+def _host_port(address: str) -> tuple[str, int | None]:
+    rest = address.split("://", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    if not host:
+        return rest, None
+    try:
+        return host.strip("[]"), int(port)
+    except ValueError:
+        return rest, None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _probe(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, naming the address, when nothing listens there (Ray itself retries for minutes)."""
+    if address in ("auto", "local"):
+        return
+    host, port = _host_port(address)
+    if port is None:
+        raise ClusterError(f"address={address!r} is not HOST:PORT (or ray://HOST:PORT)")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as err:
+        raise ClusterError(f"cannot reach the Ray cluster at address={address!r}: {err}") from None
 
 
 def stop_ray(start: RayStart) -> None:

@@ -3,8 +3,8 @@
 Two kinds of family:
 
 - *ego* families ("near", "hold"): one player, one predicate about the player and one object of a generated
-  world — "go near the yellow sphere", "hold the red cube". The object is drawn from the seed and is never
-  within reach at the spawn, so the goal does not hold at the start.
+  world — "go near the yellow sphere", "hold the red cube". The object is drawn from the seed, 2 to 4 tiles
+  from the spawn: never within reach at the start, and findable within an episode.
 - *generator* families ("single", "solo", "duo"): ``worlds.game.generate_task`` with a family config.
 
 Every family has a training split and a held-out split (``worlds.game.is_held_out`` on the task id); samplers
@@ -65,14 +65,20 @@ def family_players(name: str) -> int:
     return GENERATOR_FAMILIES[name].max_players if name in GENERATOR_FAMILIES else 1
 
 
+#: Tile distance (Manhattan) between the spawn and the target object of an ego task: never within reach at
+#: the start, and close enough that a first agent finds it within an episode.
+EGO_DISTANCE = (2, 4)
+
+
 def _ego_task(relation: Literal["near", "hold"], seed: int, world_config: WorldGenConfig) -> TaskSpec:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    low, high = EGO_DISTANCE
     for attempt in range(100):
         world = generate_world(int(rng.integers(0, 2**62)), world_config)
         spawn = world.spawns[0]
         candidates = [
             o for o in world.objects
-            if (o.movable or relation == "near") and abs(o.row - spawn.row) + abs(o.col - spawn.col) >= 2
+            if (o.movable or relation == "near") and low <= abs(o.row - spawn.row) + abs(o.col - spawn.col) <= high
         ]  # fmt: skip
         if candidates:
             target = candidates[int(rng.integers(len(candidates)))]
