@@ -136,6 +136,7 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None
         if not resume:
             raise FileExistsError(f"run directory {run_dir} already holds a run: pass --resume to continue it, or another --name")
         saved = json.loads(config_path.read_text())
+        config = json.loads(json.dumps(config))  # tuples become lists, as in the saved file
         diffs = [k for k in config if k not in _RUN_LOCATION and saved.get(k) != config[k]]
         if diffs:
             raise ValueError(f"--resume with a different config than {config_path}: fields {diffs} differ")
