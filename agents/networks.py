@@ -10,7 +10,9 @@ Layout (a simplified XLand GOAT, see REFERENCES.md)::
     obs ─► encoder ─► core (lstm | gru | none) ─┬─► actor MLP ─► policy head
                                                  └─► critic MLP ─► value head
 
-For the Dict observation the encoder is goal-attentive: rays (flattened, MLP) and proprioception (MLP) are
+For the Dict observation the encoder is goal-attentive: each ray is encoded together with a summary of the goal
+tokens (a shared per-ray MLP, so "this ray hits the object my goal names" is one layer away), the rays are then
+flattened through an MLP, and with proprioception (MLP) they are
 fused into an observation embedding that *queries* the goal tokens with multi-head cross-attention
 (padding rows masked out); the attended goal context is concatenated to the observation embedding.
 
@@ -268,21 +270,29 @@ class GoalObsEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, obs: dict[str, jax.Array]) -> jax.Array:
-        rays = obs["rays"].reshape(obs["rays"].shape[0], -1)
-        rays_e = MLP((2 * self.embed_dim, self.embed_dim), self.tanh, self.orthogonal, name="rays_mlp")(rays)
-        prop_e = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="proprio_mlp")(obs["proprio"])
-        query = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="fuse")(
-            jnp.concatenate([rays_e, prop_e], axis=-1)
-        )
         goal = obs["goal"].astype(jnp.int32)  # [B, G, T]
         # Each field has its own vocabulary; a token's embedding is the sum of its field embeddings.
         tokens = sum(
             nn.Embed(v, self.embed_dim, name=f"goal_field_{i}")(jnp.clip(goal[..., i], 0, v - 1))
             for i, v in enumerate(self.spec.goal_vocab)
         )
-        ctx = GoalAttention(self.embed_dim, self.num_heads, self.orthogonal, name="goal_attention")(
-            query, tokens, goal_padding_mask(goal)
+        mask = goal_padding_mask(goal)
+        # Goal-conditioned ray encoder: every ray sees a summary of the goal, so a shared per-ray MLP can tell
+        # "this ray hits the yellow sphere my goal names" directly, before the rays are pooled.
+        weights = mask[..., None].astype(tokens.dtype)
+        summary = (tokens * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+        summary = nn.Dense(self.embed_dim // 2, kernel_init=_kernel_init(self.orthogonal, 1.0), name="goal_summary")(summary)
+        rays = obs["rays"]  # [B, R, F]
+        per_ray_in = jnp.concatenate([rays, jnp.broadcast_to(summary[:, None, :], rays.shape[:2] + summary.shape[-1:])], -1)
+        per_ray = MLP((self.embed_dim // 2, 16), self.tanh, self.orthogonal, name="ray_mlp")(per_ray_in)
+        rays_e = MLP((2 * self.embed_dim, self.embed_dim), self.tanh, self.orthogonal, name="rays_mlp")(
+            per_ray.reshape(per_ray.shape[0], -1)
         )
+        prop_e = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="proprio_mlp")(obs["proprio"])
+        query = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="fuse")(
+            jnp.concatenate([rays_e, prop_e], axis=-1)
+        )
+        ctx = GoalAttention(self.embed_dim, self.num_heads, self.orthogonal, name="goal_attention")(query, tokens, mask)
         return jnp.concatenate([query, ctx], axis=-1)
 
 
