@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,47 +23,26 @@ from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
 from agents.evaluate import EvalResult, evaluate_policy, ppo_actor
 from agents.openland_env import PlayerVecEnv
 from agents.ppo import PPOConfig, Trainer, make_train
+from agents.run import RunConfig, RunLog, prepare_run_dir
 from worlds.env import BatchEnv, EnvConfig
 from worlds.families import FamilySampler, check_family, family_players
 from worlds.recording import save_episode
 
 
-def _default_ppo() -> PPOConfig:
-    return PPOConfig(num_steps=64, num_minibatches=4, update_epochs=4, lr=3e-4, ent_coef=0.01, core="lstm")
-
-
 @dataclass(frozen=True)
-class LocalTrainConfig:
+class LocalTrainConfig(RunConfig):
     """Single-process training of one agent."""
 
     name: str = "local"
     """Run name: everything goes to ``runs_dir/name``."""
-    runs_dir: Path = Path("runs")
-    """Parent directory of runs."""
-    family: str = "near"
-    """Task family (worlds.families): near, hold, single, solo, duo."""
     num_envs: int = 16
     """Worlds stepped together (each player slot is one PPO sequence)."""
-    max_steps: int = 150
-    """Episode length in env steps."""
     total_timesteps: int = 300_000
     """Agent-steps to train for."""
     checkpoint_every: int = 10
     """Updates between checkpoints."""
     eval_every: int = 20
     """Updates between held-out evaluations (0: only at the end)."""
-    eval_tasks: int = 32
-    """Held-out tasks per evaluation."""
-    record_episodes: int = 2
-    """Episodes recorded at each evaluation."""
-    resume: Path | None = None
-    """Continue the run in this directory (``runs/<name>``) from its newest checkpoint."""
-    seed: int = 0
-    """Seed of parameters, acting and tasks."""
-    progress: bool = True
-    """Show a progress bar."""
-    ppo: PPOConfig = field(default_factory=_default_ppo)
-    """PPO hyper-parameters and code-level switches (num_envs, total_timesteps and seed are set from above)."""
 
     def ppo_config(self) -> PPOConfig:
         players = family_players(self.family)
@@ -80,9 +58,7 @@ class LocalTrainConfig:
         return Path(self.resume) if self.resume else self.runs_dir / self.name
 
     def to_json(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["runs_dir"] = str(self.runs_dir)
-        out["resume"] = str(self.resume) if self.resume else None
+        out = super().to_json()
         out["ppo"] = self.ppo_config().to_json()
         return out
 
@@ -103,48 +79,6 @@ def evaluate_trainer(trainer: Trainer, cfg: LocalTrainConfig, record: int = 0) -
     jitted act is reused)."""
     act, reset = ppo_actor(trainer.ppo, trainer.state, trainer.cfg.num_envs, seed=cfg.seed + 1)
     return evaluate_policy(act, held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(), reset, record)
-
-
-class RunLog:
-    """metrics.jsonl + TensorBoard events of one run."""
-
-    def __init__(self, run_dir: Path):
-        from tensorboardX import SummaryWriter
-
-        self.metrics = open(run_dir / "metrics.jsonl", "a", buffering=1)
-        self.tb = SummaryWriter(str(run_dir / "tb"))
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        clean = {k: v for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-        self.metrics.write(json.dumps({"step": step, "time": time.time(), **clean}) + "\n")
-        for k, v in clean.items():
-            self.tb.add_scalar(k, v, step)
-
-    def close(self) -> None:
-        self.metrics.close()
-        self.tb.close()
-
-
-#: Config fields that say where a run is or how it is watched, not what it computes.
-_RUN_LOCATION = ("name", "runs_dir", "resume", "progress", "address")
-
-
-def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
-    """Create the run directory; refuse to overwrite a run unless resuming, and refuse to resume another config."""
-    config_path = run_dir / "config.json"
-    if config_path.exists():
-        if not resume:
-            raise FileExistsError(f"run directory {run_dir} already holds a run: pass --resume to continue it, or another --name")
-        saved = json.loads(config_path.read_text())
-        config = json.loads(json.dumps(config))  # tuples become lists, as in the saved file
-        diffs = [k for k in config if k not in _RUN_LOCATION and saved.get(k) != config[k]]
-        if diffs:
-            raise ValueError(f"--resume with a different config than {config_path}: fields {diffs} differ")
-        return
-    if resume:
-        raise FileNotFoundError(f"--resume: no run in {run_dir} (config.json missing)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path.write_text(json.dumps(config, indent=2))
 
 
 def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +26,8 @@ import numpy as np
 import ray
 from tqdm import tqdm
 
-from agents.local_train import RunLog, held_out_tasks, prepare_run_dir
+from agents.local_train import held_out_tasks
+from agents.run import RunConfig, RunLog, prepare_run_dir
 from agents.evaluate import evaluate_policy, ppo_actor
 from agents.ppo import PPO, PPOConfig
 from population.learner import Learner
@@ -44,44 +44,26 @@ WORKER_CPUS = 0.5
 LEARNER_CPUS = 0.5
 
 
-def _default_ppo() -> PPOConfig:
-    return PPOConfig(num_steps=64, num_minibatches=4, update_epochs=4, lr=3e-4, ent_coef=0.01, core="lstm")
-
-
 @dataclass(frozen=True)
-class PopulationConfig:
+class PopulationConfig(RunConfig):
     """A population run on Ray."""
 
     name: str = "population"
     """Run name: everything goes to ``runs_dir/name``."""
-    runs_dir: Path = Path("runs")
-    """Parent directory of runs."""
-    family: str = "near"
-    """Task family (worlds.families)."""
+    eval_tasks: int = 16
+    """Held-out tasks evaluated per member at the end."""
     members: int = 2
     """Population size."""
     workers: int = 2
     """Rollout worker actors."""
     envs_per_worker: int = 16
     """Worlds each worker steps together per member."""
-    max_steps: int = 150
-    """Episode length in env steps."""
     iterations: int = 40
     """Rollout-and-update iterations per member."""
     checkpoint_every: int = 5
     """Iterations between checkpoints."""
-    eval_tasks: int = 16
-    """Held-out tasks evaluated per member at the end."""
-    record_episodes: int = 2
-    """Evaluation episodes recorded per member."""
     address: str | None = None
     """Ray cluster address to join (also RAY_ADDRESS); unset: start a local Ray on loopback."""
-    resume: Path | None = None
-    """Continue the run in this directory (``runs/<name>``) from its checkpoints."""
-    seed: int = 0
-    """Seed of parameters, tasks, league and PBT draws."""
-    progress: bool = True
-    """Show a progress bar."""
     hparams: tuple[tuple[str, float], ...] = ()
     """Initial hyper-parameters shared by all members, e.g. (("lr", 3e-4),); members then differ by one
     explore step each (member 0 keeps them)."""
@@ -89,8 +71,6 @@ class PopulationConfig:
     """Population-based training."""
     league: LeagueConfig = LeagueConfig()
     """Co-player choice in multi-player families."""
-    ppo: PPOConfig = field(default_factory=_default_ppo)
-    """PPO hyper-parameters and switches (num_envs and seed are set from the above)."""
 
     def env_config(self) -> EnvConfig:
         return EnvConfig(num_envs=self.envs_per_worker, num_players=family_players(self.family), max_steps=self.max_steps)
@@ -98,14 +78,8 @@ class PopulationConfig:
     def ppo_config(self) -> PPOConfig:
         return learner_ppo(dataclasses.replace(self.ppo, seed=self.seed), self.env_config())
 
-    def run_dir(self) -> Path:
-        """Where the run lives: the ``--resume`` directory, else ``runs_dir/name``."""
-        return Path(self.resume) if self.resume else self.runs_dir / self.name
-
     def to_json(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["runs_dir"] = str(self.runs_dir)
-        out["resume"] = str(self.resume) if self.resume else None
+        out = super().to_json()
         out["ppo"] = self.ppo_config().to_json()
         return out
 

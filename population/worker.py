@@ -61,7 +61,7 @@ class RolloutWorker:
         if runner is None:
             env = BatchEnv(self.env_config, FamilySampler(self.family))
             obs, _ = env.reset(seed=self.seed + 7919 * self.worker_id + 104729 * member)
-            E, P = env.num_envs, env.num_players
+            E = env.num_envs
             runner = _Runner(
                 env=env, obs=obs, done=np.ones(E, dtype=bool), carry=self.ppo.initial_carry(),
                 coplayer_carry=self.coplayer_ppo.initial_carry() if self.coplayer_ppo else None,

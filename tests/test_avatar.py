@@ -256,7 +256,6 @@ def test_step_batch_matches_step(template):
     for w, m, d, m2, d2 in zip(worlds, ref, ref_d, bat, bat_d):
         template.load(m, d, w)
         template.load(m2, d2, w)
-    active = np.stack([template.load(m, d, w).player_active for w, m, d in zip(worlds, ref, ref_d)])
     rng = np.random.default_rng(0)
     g, h, f, u = np.zeros((E, P), bool), np.zeros((E, P), bool), np.zeros((E, P), bool), np.zeros(E, bool)
     held_any = False

@@ -20,7 +20,7 @@ everything (tasks, full MuJoCo integration state, grab welds, counters, the Gene
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
 import mujoco

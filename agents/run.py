@@ -1,0 +1,103 @@
+"""What every training run shares: its config basics, its directory, and its logs.
+
+``runs/<name>/`` holds ``config.json`` (refusing to overwrite another run, and refusing ``--resume`` with a
+different config), ``metrics.jsonl`` (one JSON line per update or iteration, with wall time) and TensorBoard
+events (``tb/``). Both the single-process trainer and the population driver build on this.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agents.ppo import PPOConfig
+
+
+def default_ppo() -> PPOConfig:
+    """PPO settings of openland runs: 64-step rollouts, LSTM core, a higher learning rate than CartPole's."""
+    return PPOConfig(num_steps=64, num_minibatches=4, update_epochs=4, lr=1e-3, ent_coef=0.01, core="lstm")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Fields every training run has."""
+
+    name: str = "run"
+    """Run name: everything goes to ``runs_dir/name``."""
+    runs_dir: Path = Path("runs")
+    """Parent directory of runs."""
+    family: str = "near"
+    """Task family (worlds.families): near, hold, single, solo, duo."""
+    max_steps: int = 150
+    """Episode length in env steps."""
+    eval_tasks: int = 32
+    """Held-out tasks per evaluation."""
+    record_episodes: int = 2
+    """Evaluation episodes recorded at each evaluation (per member)."""
+    resume: Path | None = None
+    """Continue the run in this directory (``runs/<name>``) from its newest checkpoint."""
+    seed: int = 0
+    """Seed of parameters, acting, tasks (and league and PBT draws)."""
+    progress: bool = True
+    """Show a progress bar."""
+    ppo: PPOConfig = field(default_factory=default_ppo)
+    """PPO hyper-parameters and code-level switches (num_envs and seed are set by the run)."""
+
+    def run_dir(self) -> Path:
+        """Where the run lives: the ``--resume`` directory, else ``runs_dir/name``."""
+        return Path(self.resume) if self.resume else self.runs_dir / self.name
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["runs_dir"] = str(self.runs_dir)
+        out["resume"] = str(self.resume) if self.resume else None
+        return out
+
+
+class RunLog:
+    """metrics.jsonl + TensorBoard events of one run."""
+
+    def __init__(self, run_dir: Path):
+        from tensorboardX import SummaryWriter
+
+        self.metrics = open(run_dir / "metrics.jsonl", "a", buffering=1)
+        self.tb = SummaryWriter(str(run_dir / "tb"))
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        clean = {k: v for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        self.metrics.write(json.dumps({"step": step, "time": time.time(), **clean}) + "\n")
+        for k, v in clean.items():
+            self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        self.metrics.close()
+        self.tb.close()
+
+
+#: Config fields that say where a run is or how it is watched, not what it computes.
+_RUN_LOCATION = ("name", "runs_dir", "resume", "progress", "address")
+
+
+def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
+    """Create the run directory; refuse to overwrite a run unless resuming, and refuse to resume another config."""
+    config_path = run_dir / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise FileExistsError(f"run directory {run_dir} already holds a run: pass --resume to continue it, or another --name")
+        saved = json.loads(config_path.read_text())
+        config = json.loads(json.dumps(config))  # tuples become lists, as in the saved file
+        diffs = [k for k in config if k not in _RUN_LOCATION and saved.get(k) != config[k]]
+        if diffs:
+            raise ValueError(f"--resume with a different config than {config_path}: fields {diffs} differ")
+        return
+    if resume:
+        raise FileNotFoundError(f"--resume: no run in {run_dir} (config.json missing)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(json.dumps(config, indent=2))
+
+
