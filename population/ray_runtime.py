@@ -18,7 +18,7 @@ import ray
 #: Environment for every actor: bounded XLA/BLAS threads so that the actors of one machine do not fight over
 #: cores, and JAX on the CPU.
 ACTOR_ENV_VARS: dict[str, str] = {
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",

@@ -195,3 +195,19 @@ def test_fewer_players_than_slots_are_inactive():
     assert (obs["rays"][0, 2] == 0).all() and (obs["goal"][0, 2] == 0).all()
     _, r, _, _, _ = env.step(np.tile(NOOP, (1, 3, 1)))
     assert r[0, 2] == 0.0
+
+
+def test_optional_rgb_is_a_first_person_view():
+    env = BatchEnv(EnvConfig(num_envs=1, num_players=1, rgb=(48, 64)))
+    world = flat_world(objects=(ObjectSpec("cube", "red", 1, 4),), spawns=(Spawn(1, 1, 0.0),))
+    obs, _ = env.load_tasks([one_goal_task(world, Predicate("near", player_ref(0), object_ref("cube", "red")))])
+    assert env.single_observation_space.contains({k: v[0, 0] for k, v in obs.items()})
+    img = obs["rgb"][0, 0].astype(int)
+    red = (img[..., 0] > 150) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    cols = np.flatnonzero(red.any(axis=0))
+    assert red.sum() > 4 and abs(cols.mean() - 32) < 8  # the red cube straight ahead, in the middle
+    _, _, _, _, _ = env.step(np.array([[[1, 1, 0, 0, 0]]]))  # turning clockwise moves it to the left
+    for _ in range(5):
+        obs, *_ = env.step(np.array([[[1, 1, 0, 0, 0]]]))
+    red = (obs["rgb"][0, 0, ..., 0] > 150) & (obs["rgb"][0, 0, ..., 1] < 80)
+    assert not red.any() or np.flatnonzero(red.any(axis=0)).mean() < cols.mean()

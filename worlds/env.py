@@ -86,6 +86,9 @@ class EnvConfig:
     """The egocentric ray camera."""
     physics: PhysicsConfig = PhysicsConfig()
     """Physical constants of the worlds."""
+    rgb: tuple[int, int] | None = None
+    """(height, width) of an optional first-person RGB observation per player (``obs["rgb"]``, uint8) from
+    MuJoCo's offscreen renderer; None (default) leaves it out: agents train on the ray camera."""
     autoreset: bool = True
     """Reset ended envs inside ``step`` (trainers); False leaves them ended for the caller to reset, so the last
     observation is the ended episode's own (the PettingZoo and Gymnasium adapters)."""
@@ -110,6 +113,8 @@ class EnvConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EnvConfig":
         data = dict(data)
+        if data.get("rgb") is not None:
+            data["rgb"] = tuple(data["rgb"])
         camera = dict(data["camera"])
         camera["pitches_degrees"] = tuple(camera["pitches_degrees"])
         data["camera"] = RayCameraConfig(**camera)
@@ -156,6 +161,12 @@ class BatchEnv:
         R = config.camera.num_rays
 
         self.single_observation_space = player_observation_space(config.camera)
+        self._rgb = None
+        if config.rgb is not None:
+            from worlds.render import EgocentricCamera
+
+            self._rgb = EgocentricCamera(self.models, *config.rgb)
+            self.single_observation_space.spaces["rgb"] = spaces.Box(0, 255, shape=(*config.rgb, 3), dtype=np.uint8)
         if config.action_type == "discrete":
             self.single_action_space: spaces.Space = spaces.MultiDiscrete(DISCRETE_NVEC)
         else:
@@ -435,7 +446,13 @@ class BatchEnv:
         proprio *= self._player_active[..., None]
         assert proprio.shape[-1] == PROPRIO_FEATURES
         rays *= self._player_active[..., None, None]
-        return {"rays": rays, "proprio": proprio, "goal": self.tables.tokens[:, : self.num_players].copy()}
+        obs = {"rays": rays, "proprio": proprio, "goal": self.tables.tokens[:, : self.num_players].copy()}
+        if self._rgb is not None:
+            heading = np.stack([np.cos(b.avatar_yaw), np.sin(b.avatar_yaw), np.zeros_like(b.avatar_yaw)], -1)
+            eyes = b.avatar_pos + 0.4 * heading  # just in front of the capsule, so it does not hide the view
+            eyes[..., 2] += 0.45
+            obs["rgb"] = self._rgb.render(self.datas, eyes, b.avatar_yaw, self._player_active)
+        return obs
 
     # ------------------------------------------------------------------------------------------- poses
     def poses(self) -> dict[str, np.ndarray]:

@@ -106,3 +106,44 @@ def render_world_png(
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.concatenate([perspective, topdown], axis=1)).save(out)
     return out
+
+
+class EgocentricCamera:
+    """First-person RGB views of every player of a ``BatchEnv``, from MuJoCo's offscreen renderer (EGL).
+
+    One renderer per env (a renderer is bound to one model, and each env has its own model copy); the camera
+    sits at each avatar's eyes and looks along its heading. Rendering is the optional, slow observation: the
+    ray camera is what agents train on by default.
+    """
+
+    def __init__(self, models: list, height: int, width: int, fovy: float = 75.0):
+        _ensure_egl()
+        self.height, self.width = height, width
+        self._renderers = []
+        for model in models:
+            model.vis.global_.fovy = fovy
+            self._renderers.append(mujoco.Renderer(model, height=height, width=width))
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+
+    def render(self, datas: list, eye_pos: np.ndarray, yaw: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """uint8 [E, P, H, W, 3]; inactive players see black. ``eye_pos`` [E, P, 3], ``yaw`` [E, P]."""
+        E, P = yaw.shape
+        out = np.zeros((E, P, self.height, self.width, 3), dtype=np.uint8)
+        cam = self._camera
+        for e, (renderer, data) in enumerate(zip(self._renderers, datas)):
+            for p in np.flatnonzero(active[e]):
+                # a free camera looks at ``lookat`` from ``distance`` away: put the eye at the avatar, looking ahead
+                cam.distance = 0.05
+                cam.azimuth = float(np.degrees(yaw[e, p]))
+                cam.elevation = -8.0
+                ahead = np.array([np.cos(yaw[e, p]), np.sin(yaw[e, p]), 0.0]) * cam.distance
+                cam.lookat[:] = eye_pos[e, p] + ahead
+                renderer.update_scene(data, camera=cam)
+                out[e, p] = renderer.render()
+        return out
+
+    def close(self) -> None:
+        for renderer in self._renderers:
+            renderer.close()
+        self._renderers = []
