@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv train test bench clean
+.PHONY: venv train test bench bench-rllib clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/worlds.py
 	$(BIN)/python bench/env.py
 	$(BIN)/python bench/learner.py
+
+# RLlib 2.60 pins gymnasium 1.2.2 (openland pins 1.4.0): its benchmark gets a virtual environment of its own.
+RLLIB_VENV := .venv-rllib
+$(RLLIB_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RLLIB_VENV)
+	$(RLLIB_VENV)/bin/pip install -q --upgrade pip
+	$(RLLIB_VENV)/bin/pip install -q "ray[rllib]==2.60.0" "torch==2.13.0" "mujoco==4.0.0" "jax[cpu]==0.10.2" \
+		"flax==0.12.8" "optax==0.2.8" "orbax-checkpoint==0.12.8" "pettingzoo==1.27.0" tyro tqdm tensorboardX matplotlib pillow
+	$(RLLIB_VENV)/bin/pip install -q --no-deps -e .
+	touch $(RLLIB_VENV)/.installed
+
+bench-rllib: $(RLLIB_VENV)/.installed
+	$(RLLIB_VENV)/bin/python bench/rllib.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -76,8 +76,10 @@ def test_refuses_to_overwrite_or_resume_the_wrong_run(tmp_path):
 def test_cli_entry_point_runs_local_training(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "launch.cli", "train", "--local", "--name", "cli", "--runs-dir", str(tmp_path),
-         "--num-envs", "2", "--max-steps", "10", "--total-timesteps", "32", "--eval-tasks", "2", "--no-progress",
-         "--ppo.num-steps", "16", "--ppo.num-minibatches", "1", "--ppo.core", "none"],
+         "--num-envs", "4", "--max-steps", "10", "--total-timesteps", "64", "--eval-tasks", "4", "--no-progress",
+         # the shapes of TINY_PPO, so the persistent compilation cache serves this process
+         "--ppo.num-steps", "16", "--ppo.num-minibatches", "2", "--ppo.update-epochs", "2", "--ppo.core-size", "32",
+         "--ppo.hidden-sizes", "32", "--ppo.embed-dim", "32"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
