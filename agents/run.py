@@ -19,8 +19,8 @@ from agents.ppo import PPOConfig
 
 
 def default_ppo() -> PPOConfig:
-    """PPO settings of openland runs: 64-step rollouts, LSTM core, a higher learning rate than CartPole's."""
-    return PPOConfig(num_steps=64, num_minibatches=4, update_epochs=4, lr=1e-3, ent_coef=0.01, core="lstm")
+    """PPO settings of openland runs: 64-step rollouts of every env, LSTM core, the reference learning rate."""
+    return PPOConfig(num_steps=64, num_minibatches=4, update_epochs=4, lr=3e-4, ent_coef=0.01, core="lstm")
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None
             raise FileExistsError(f"run directory {run_dir} already holds a run: pass --resume to continue it, or another --name")
         saved = json.loads(config_path.read_text())
         config = json.loads(json.dumps(config))  # tuples become lists, as in the saved file
-        diffs = [k for k in config if k not in _RUN_LOCATION and saved.get(k) != config[k]]
+        diffs = sorted(k for k in config if k not in _RUN_LOCATION and saved.get(k) != config[k])
         if diffs:
             raise ValueError(f"--resume with a different config than {config_path}: fields {diffs} differ")
         return

@@ -38,6 +38,7 @@ import copy
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import chain
 
 import mujoco
 import numpy as np
@@ -499,6 +500,100 @@ class WorldTemplate:
         self._ramp_offset = np.array(offsets)
         self._ramp_quat = np.array(quats)
         self._ramp_size = np.array([math.hypot(ph.tile_size, ph.level_height) / 2, ph.tile_size / 2, _RAMP_SLAB])
+        self._index_fast_load(m)
+
+    def _index_fast_load(self, m: mujoco.MjModel) -> None:
+        """Precompute what the cold ``load`` needs to write mostly contiguous slices (see ``_load_cold``).
+
+        The build order makes every slot family contiguous (tile, ramp and wall bodies and geoms; object free
+        and fixed bodies; avatar capsule/nose geoms alternate), and each static slot body holds exactly its own
+        geom. ``load`` starts every field it writes from a snapshot of the freshly compiled model with the
+        avatars of the world (and the walls, always used) already activated, so resetting the slots of the
+        previous world is one copy per field, and a load does not depend on what was loaded before.
+        """
+        cap = self.capacity
+        P = cap.players
+
+        def start(ids: np.ndarray, step: int = 1) -> int:
+            s0 = int(ids.ravel()[0])
+            assert np.array_equal(ids.ravel(), s0 + step * np.arange(ids.size)), "unexpected slot layout"
+            return s0
+
+        self._tb0, self._tg0 = start(self.tile_body), start(self.tile_geom)
+        self._rb0, self._rg0 = start(self.ramp_body), start(self.ramp_geom)
+        self._wb0, self._wg0 = start(self.wall_body), start(self.wall_geom)
+        self._ob0, self._fb0 = start(self.obj_body), start(self.fixed_body)
+        self._ag0, self._an0 = start(self.avatar_geom, 2), start(self.avatar_nose, 2)
+        self._oq0 = start(self.obj_qposadr, 7)
+        statics_b = np.concatenate([self.tile_body, self.ramp_body, self.wall_body])
+        statics_g = np.concatenate([self.tile_geom, self.ramp_geom, self.wall_geom])
+        assert np.array_equal(m.body_geomnum[statics_b], np.ones(len(statics_b), dtype=m.body_geomnum.dtype))
+        assert np.array_equal(m.body_geomadr[statics_b], statics_g)
+        self._obj_geoms_list: list[list[int]] = self.obj_geoms.tolist()
+        self._fixed_geoms_list: list[list[int]] = self.fixed_geoms.tolist()
+        self._shape_bottom_list: list[float] = self.shape_bottom.tolist()
+        self._ramp_offset_list: list[list[float]] = self._ramp_offset.tolist()
+        self._ramp_quat_list: list[list[float]] = self._ramp_quat.tolist()
+        self._ramp_rbound = np.sqrt((self._ramp_size * self._ramp_size).sum())
+        self._obj_park_list: list[list[float]] = self._obj_park.tolist()
+        self._avatar_park_list: list[list[float]] = self._avatar_park.tolist()
+        self._walls: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._floor_rgba_memo: dict[tuple[int, int, bool], tuple[float, ...]] = {}
+        self._fields = tuple(f for f in _LOADED_FIELDS if f != "bvh_aabb" or self._static_with_bvh)
+        # base snapshots, one per player count: every slot parked and inert except the walls and the avatars
+        mc = copy.copy(m)
+        w = slice(self._wg0, self._wg0 + 4)
+        mc.geom_contype[w] = 1
+        mc.geom_conaffinity[w] = 1
+        mc.geom_group[w] = GROUP_TERRAIN
+        mc.geom_rgba[w] = _WALL_RGBA
+        mc.geom_user[w] = [CAT_WALL, NO_COLOUR, 0]
+        mc.body_quat[self._wb0 : self._wb0 + 4] = _IDENT
+        mc.body_contype[self._wb0 : self._wb0 + 4] = 1
+        mc.body_conaffinity[self._wb0 : self._wb0 + 4] = 1
+        mc.body_gravcomp[self.obj_body] = 1.0
+        mc.eq_active0[self.grab_eq] = 0
+        mc.eq_obj2id[self.grab_eq] = self.obj_body[0]
+        self._base: list[tuple[np.ndarray, ...]] = [()]
+        for n in range(1, P + 1):
+            ag, an = slice(self._ag0, self._ag0 + 2 * n, 2), slice(self._an0, self._an0 + 2 * n, 2)
+            mc.geom_contype[ag] = 1
+            mc.geom_conaffinity[ag] = 1
+            mc.geom_group[ag] = GROUP_AVATAR
+            mc.geom_rgba[ag] = PLAYER_RGBA[:n]
+            mc.geom_user[ag, 0] = CAT_AVATAR
+            mc.geom_group[an] = GROUP_DECOR
+            mc.geom_rgba[an, 3] = 1.0
+            mc.body_gravcomp[self.avatar_body] = np.where(np.arange(P) < n, 0.0, 1.0)
+            mc.body_user[self.avatar_body[:n], 0] = 1.0
+            mc.body_contype[self._geom_has_body] = np.bitwise_or.reduceat(mc.geom_contype, self._body_geomadr)
+            mc.body_conaffinity[self._geom_has_body] = np.bitwise_or.reduceat(
+                mc.geom_conaffinity, self._body_geomadr
+            )
+            self._base.append(tuple(getattr(mc, f).copy() for f in self._fields))
+
+    def _floor_colour(self, level: int, colour: int, ramp: bool) -> tuple[float, ...]:
+        key = (level, colour, ramp)
+        v = self._floor_rgba_memo.get(key)
+        if v is None:
+            v = tuple(_floor_rgba(np.array([colour]), np.array([level]), ramp=ramp)[0].tolist())
+            self._floor_rgba_memo[key] = v
+        return v
+
+    def _wall_arrays(self, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pos, size, rbound) of the four walls around a rows x cols grid (memoised per grid size)."""
+        v = self._walls.get((rows, cols))
+        if v is None:
+            ph = self.physics
+            ts, depth = ph.tile_size, ph.floor_depth
+            w, hw = ph.wall_thickness / 2, (ph.wall_height + depth) / 2
+            zc = (ph.wall_height - depth) / 2
+            X, Y = cols * ts, rows * ts
+            w_pos = np.array([[X / 2, -w, zc], [X / 2, Y + w, zc], [-w, Y / 2, zc], [X + w, Y / 2, zc]])
+            w_size = np.array([[X / 2 + 2 * w, w, hw], [X / 2 + 2 * w, w, hw], [w, Y / 2, hw], [w, Y / 2, hw]])
+            v = (w_pos, w_size, np.sqrt((w_size * w_size).sum(1)))
+            self._walls[(rows, cols)] = v
+        return v
 
     # ------------------------------------------------------------------------------------------- copies
     def new_model(self) -> mujoco.MjModel:
@@ -556,173 +651,234 @@ class WorldTemplate:
         return world
 
     def _load_cold(self, model: mujoco.MjModel, data: mujoco.MjData, spec: ws.WorldSpec) -> LoadedWorld:
-        """``load`` without the cache: derive every field from the spec."""
+        """``load`` without the cache: derive every field from the spec.
+
+        Every field starts from the base snapshot for the world's player count (all slots parked and inert),
+        then the used slots are written; tile, ramp and wall slots are contiguous, so those are slice writes.
+        Per-tile and per-object work is plain Python on the spec's tuples: for a few dozen items that is cheaper
+        than building numpy arrays, and every value is computed with the same float operations as before.
+        """
         self.check_fits(spec)
         ph, cap = self.physics, self.capacity
         ts, lh, depth = ph.tile_size, ph.level_height, ph.floor_depth
         t = spec.terrain
         rows, cols = t.rows, t.cols
-        levels = np.array(t.levels, dtype=np.int64)
-        colours = _COLOUR_LUT.lookup(t.floor_colours)
-        hazard_grid = np.zeros((rows, cols), dtype=bool)
-        if t.hazards:
-            hz = np.array([(c.row, c.col) for c in t.hazards])
-            hazard_grid[hz[:, 0], hz[:, 1]] = True
-        tile_top = levels * lh
+        levels = t.levels
+        colour_rows = t.floor_colours
+        hazard_set = {(c.row, c.col) for c in t.hazards} if t.hazards else _NO_CELLS
 
-        # ---- static boxes: terrain rectangles, ramps, walls
-        r0, c0, r1, c1 = merge_tiles(levels, colours, hazard_grid)
-        n_rect = len(r0)
+        # ---- terrain rectangles (same rectangles, same order as merge_tiles)
+        rects, rect_rgba = _merge_spec_rows(levels, colour_rows, t.hazards, rows, self._floor_colour)
+        n_rect = len(rects)
         if n_rect > cap.terrain_slots:
             raise ValueError(
                 f"terrain: the floor merges into {n_rect} boxes (level, colour and hazard runs), more than the "
                 f"template's terrain_boxes={cap.terrain_slots}; use fewer floor-colour patches or a larger capacity"
             )
-        rl, rc_, rh = levels[r0, c0], colours[r0, c0], hazard_grid[r0, c0]
-        rtop = rl * lh
-        t_pos = np.stack([(c0 + c1 + 1) * (ts / 2), (r0 + r1 + 1) * (ts / 2), (rtop - depth) / 2], 1)
-        t_size = np.stack([(c1 - c0 + 1) * (ts / 2), (r1 - r0 + 1) * (ts / 2), (rtop + depth) / 2], 1)
-        t_rgba = _floor_rgba(rc_, rl)
-        t_user = np.stack([np.full(n_rect, CAT_FLOOR), rc_, rh], 1)
+        n_pl = len(spec.spawns)
+        body_pos, geom_size, geom_aabb, geom_rbound = model.body_pos, model.geom_size, model.geom_aabb, model.geom_rbound
+        geom_rgba, geom_user, geom_contype = model.geom_rgba, model.geom_user, model.geom_contype
+        geom_conaffinity, geom_group = model.geom_conaffinity, model.geom_group
+        body_contype, body_conaffinity = model.body_contype, model.body_conaffinity
+        body_user, body_gravcomp, body_quat = model.body_user, model.body_gravcomp, model.body_quat
+        for name, base in zip(self._fields, self._base[n_pl]):
+            np.copyto(getattr(model, name), base)
 
+        R = np.array(rects, dtype=np.int64)  # [n_rect, 7]: c0, r0, c1, r1, level, colour, hazard
+        lo, hi = R[:, 0:2], R[:, 2:4]
+        tb, tg = slice(self._tb0, self._tb0 + n_rect), slice(self._tg0, self._tg0 + n_rect)
+        rtop = R[:, 4] * lh
+        body_pos[tb, 0:2] = (lo + hi + 1) * (ts / 2)
+        body_pos[tb, 2] = (rtop - depth) / 2
+        size = geom_size[tg]
+        size[:, 0:2] = (hi - lo + 1) * (ts / 2)
+        size[:, 2] = (rtop + depth) / 2
+        geom_aabb[tg, 3:] = size
+        geom_rbound[tg] = np.sqrt((size * size).sum(1))
+        geom_rgba[tg] = rect_rgba
+        geom_user[tg, 0] = CAT_FLOOR
+        geom_user[tg, 1:] = R[:, 5:7]
+        geom_contype[tg] = 1
+        geom_conaffinity[tg] = 1
+        geom_group[tg] = GROUP_TERRAIN
+        body_contype[tb] = 1
+        body_conaffinity[tb] = 1
+
+        # ---- ramps
         n_ramp = len(t.ramps)
         if n_ramp:
-            ramp_arr = np.array([(r.row, r.col, _DIR_INDEX[r.direction]) for r in t.ramps])
-            rr, rcol, rd = ramp_arr[:, 0], ramp_arr[:, 1], ramp_arr[:, 2]
-            top_centre = np.stack([(rcol + 0.5) * ts, (rr + 0.5) * ts, tile_top[rr, rcol] + lh / 2], 1)
-            p_pos = top_centre - self._ramp_offset[rd]
-            p_quat = self._ramp_quat[rd]
-            p_size = np.broadcast_to(self._ramp_size, (n_ramp, 3))
-            p_rgba = _floor_rgba(colours[rr, rcol], levels[rr, rcol] + 1, ramp=True)
-            p_user = np.stack([np.full(n_ramp, CAT_RAMP), colours[rr, rcol], hazard_grid[rr, rcol]], 1)
-        else:
-            p_pos = p_quat = p_size = p_rgba = p_user = np.zeros((0, 3))
-            p_quat, p_rgba = np.zeros((0, 4)), np.zeros((0, 4))
+            ramp_rows = []
+            offs, quats, floor_colour = self._ramp_offset_list, self._ramp_quat_list, self._floor_colour
+            for r in t.ramps:
+                rr, rc, d = r.row, r.col, _DIR_INDEX[r.direction]
+                lv, co, hz = levels[rr][rc], _COLOUR_INDEX[colour_rows[rr][rc]], (rr, rc) in hazard_set
+                off = offs[d]
+                ramp_rows.append(
+                    (
+                        (rc + 0.5) * ts - off[0], (rr + 0.5) * ts - off[1], lv * lh + lh / 2 - off[2],
+                        *quats[d], *floor_colour(lv + 1, co, True), CAT_RAMP, co, hz,
+                    )
+                )
+            A = np.array(ramp_rows)
+            rb, rg = slice(self._rb0, self._rb0 + n_ramp), slice(self._rg0, self._rg0 + n_ramp)
+            body_pos[rb] = A[:, 0:3]
+            body_quat[rb] = A[:, 3:7]
+            geom_rgba[rg] = A[:, 7:11]
+            geom_user[rg] = A[:, 11:14]
+            geom_size[rg] = self._ramp_size
+            geom_aabb[rg, 3:] = self._ramp_size
+            geom_rbound[rg] = self._ramp_rbound
+            geom_contype[rg] = 1
+            geom_conaffinity[rg] = 1
+            geom_group[rg] = GROUP_TERRAIN
+            body_contype[rb] = 1
+            body_conaffinity[rb] = 1
 
-        w, hw = ph.wall_thickness / 2, (ph.wall_height + depth) / 2
-        zc = (ph.wall_height - depth) / 2
-        X, Y = cols * ts, rows * ts
-        w_pos = np.array([[X / 2, -w, zc], [X / 2, Y + w, zc], [-w, Y / 2, zc], [X + w, Y / 2, zc]])
-        w_size = np.array([[X / 2 + 2 * w, w, hw], [X / 2 + 2 * w, w, hw], [w, Y / 2, hw], [w, Y / 2, hw]])
-
-        g = np.concatenate([self.tile_geom[:n_rect], self.ramp_geom[:n_ramp], self.wall_geom])
-        b = np.concatenate([self.tile_body[:n_rect], self.ramp_body[:n_ramp], self.wall_body])
-        size = np.concatenate([t_size, p_size, w_size])
-        quat = np.concatenate([np.broadcast_to(_IDENT, (n_rect, 4)), p_quat, np.broadcast_to(_IDENT, (4, 4))])
-        rgba = np.concatenate([t_rgba, p_rgba, np.broadcast_to(_WALL_RGBA, (4, 4))])
-        user = np.concatenate([t_user, p_user, np.broadcast_to([CAT_WALL, NO_COLOUR, 0], (4, 3))])
-
-        # reset every slot to parked and inert, then activate what this world uses
-        model.body_pos[self._slot_bodies] = _PARK
-        model.body_quat[self._slot_bodies] = _IDENT
-        geom_user = model.geom_user
-        geom_user[:, 0] = CAT_NONE
-        geom_user[:, 1] = NO_COLOUR
-        geom_user[:, 2] = 0
-        model.geom_contype[self._slot_geoms] = 0
-        model.geom_conaffinity[self._slot_geoms] = 0
-        model.geom_rgba[self._slot_geoms, 3] = 0.0
-        model.geom_group[self._slot_geoms] = GROUP_HIDDEN
-        model.body_user[:, 0] = 0.0
-
-        model.body_pos[b] = np.concatenate([t_pos, p_pos, w_pos])
-        model.body_quat[b] = quat
-        model.geom_size[g] = size
-        model.geom_aabb[g, :3] = 0.0
-        model.geom_aabb[g, 3:] = size
-        model.geom_rbound[g] = np.sqrt((size * size).sum(1))
-        model.geom_rgba[g] = rgba
-        model.geom_contype[g] = 1
-        model.geom_conaffinity[g] = 1
-        model.geom_group[g] = GROUP_TERRAIN
-        geom_user[g] = user
+        # ---- walls (activated in the base snapshot)
+        w_pos, w_size, w_rbound = self._wall_arrays(rows, cols)
+        wb, wg = slice(self._wb0, self._wb0 + 4), slice(self._wg0, self._wg0 + 4)
+        body_pos[wb] = w_pos
+        geom_size[wg] = w_size
+        geom_aabb[wg, 3:] = w_size
+        geom_rbound[wg] = w_rbound
         if self._static_with_bvh:  # single-geom bodies have no BVH; refresh a root if a body has one
+            b = np.concatenate([self.tile_body[:n_rect], self.ramp_body[:n_ramp], self.wall_body])
             has = model.body_bvhnum[b] > 0
             model.bvh_aabb[model.body_bvhadr[b[has]], :3] = 0.0
-            model.bvh_aabb[model.body_bvhadr[b[has]], 3:] = size[has]
+            model.bvh_aabb[model.body_bvhadr[b[has]], 3:] = geom_size[model.body_geomadr[b[has]]]
 
         # ---- objects: a free body when movable, a static body when fixed
         n_obj = len(spec.objects)
-        obj_active = np.zeros(cap.max_objects, dtype=bool)
-        obj_movable = np.zeros(cap.max_objects, dtype=bool)
-        obj_shape = np.full(cap.max_objects, -1, dtype=np.int64)
-        obj_colour = np.full(cap.max_objects, -1, dtype=np.int64)
-        obj_pos = self._obj_park.copy()
+        N = cap.max_objects
+        obj_pos = [list(p) for p in self._obj_park_list]
+        shapes, colours_o, movable = [-1] * N, [-1] * N, [False] * N
         if n_obj:
-            oa = np.array(
-                [(o.row, o.col, _SHAPE_INDEX[o.shape], _COLOUR_INDEX[o.colour], o.movable) for o in spec.objects]
-            )
-            rr, cc, sh, co, mov = oa[:, 0], oa[:, 1], oa[:, 2], oa[:, 3], oa[:, 4].astype(bool)
-            idx = np.arange(n_obj)
-            obj_active[:n_obj] = True
-            obj_movable[:n_obj] = mov
-            obj_shape[:n_obj] = sh
-            obj_colour[:n_obj] = co
-            pos = np.stack([(cc + 0.5) * ts, (rr + 0.5) * ts, tile_top[rr, cc] + self.shape_bottom[sh] + 1e-3], 1)
-            obj_pos[idx[mov]] = pos[mov]
-            model.body_pos[self.fixed_body[idx[~mov]]] = pos[~mov]
-            og = np.where(mov, self.obj_geoms[idx, sh], self.fixed_geoms[idx, sh])
-            model.geom_contype[og] = 1
-            model.geom_conaffinity[og] = 1
-            model.geom_group[og] = GROUP_OBJECT
-            model.geom_rgba[og] = _COLOUR_RGBA[co]
-            geom_user[og, 0] = CAT_OBJECT
-            geom_user[og, 1] = co
-            model.body_user[np.where(mov, self.obj_body[idx], self.fixed_body[idx]), 0] = 1.0
-        model.body_gravcomp[self.obj_body] = np.where(obj_movable, 0.0, 1.0)
+            og, o_user, o_col, act_body, fixed_ids, fixed_pos, gravcomp = [], [], [], [], [], [], [1.0] * N
+            bottoms, obj_geoms, fixed_geoms = self._shape_bottom_list, self._obj_geoms_list, self._fixed_geoms_list
+            ob0, fb0 = self._ob0, self._fb0
+            for i, o in enumerate(spec.objects):
+                rr, cc, sh, co, mov = o.row, o.col, _SHAPE_INDEX[o.shape], _COLOUR_INDEX[o.colour], bool(o.movable)
+                shapes[i], colours_o[i], movable[i] = sh, co, mov
+                pos = [(cc + 0.5) * ts, (rr + 0.5) * ts, levels[rr][cc] * lh + bottoms[sh] + 1e-3]
+                if mov:
+                    obj_pos[i] = pos
+                    og.append(obj_geoms[i][sh])
+                    act_body.append(ob0 + i)
+                    gravcomp[i] = 0.0
+                else:
+                    fixed_ids.append(fb0 + i)
+                    fixed_pos.append(pos)
+                    og.append(fixed_geoms[i][sh])
+                    act_body.append(fb0 + i)
+                o_user.append((CAT_OBJECT, co))
+                o_col.append(co)
+            if fixed_ids:
+                body_pos[fixed_ids] = fixed_pos
+            og, act_body = np.array(og), np.array(act_body)
+            geom_contype[og] = 1
+            geom_conaffinity[og] = 1
+            geom_group[og] = GROUP_OBJECT
+            geom_rgba[og] = _COLOUR_RGBA[o_col]
+            geom_user[og, 0:2] = o_user
+            body_user[act_body, 0] = 1.0
+            body_contype[act_body] = 1
+            body_conaffinity[act_body] = 1
+            body_gravcomp[ob0 : ob0 + N] = gravcomp
 
-        # ---- avatars
-        n_pl = len(spec.spawns)
-        pl_active = np.arange(cap.players) < n_pl
-        ag = self.avatar_geom[:n_pl]
-        model.geom_contype[ag] = 1
-        model.geom_conaffinity[ag] = 1
-        model.geom_group[ag] = GROUP_AVATAR
-        model.geom_rgba[ag] = PLAYER_RGBA[:n_pl]
-        geom_user[ag, 0] = CAT_AVATAR
-        model.geom_group[self.avatar_nose[:n_pl]] = GROUP_DECOR
-        model.geom_rgba[self.avatar_nose[:n_pl], 3] = 1.0
-        model.body_gravcomp[self.avatar_body] = np.where(pl_active, 0.0, 1.0)
-        model.body_user[self.avatar_body[:n_pl], 0] = 1.0
-        av_q = self._avatar_park.copy()
-        sp = np.array([(s.row, s.col, s.yaw) for s in spec.spawns])
-        sr, sc = sp[:, 0].astype(np.int64), sp[:, 1].astype(np.int64)
-        av_q[:n_pl] = np.stack(
-            [(sc + 0.5) * ts, (sr + 0.5) * ts, tile_top[sr, sc] + ph.avatar_half_height + 1e-3, sp[:, 2]], 1
-        )
-
-        # ---- welds off; per-body collision masks follow the geoms
-        model.eq_active0[self.grab_eq] = 0
-        model.eq_obj2id[self.grab_eq] = self.obj_body[0]
-        model.body_contype[self._geom_has_body] = np.bitwise_or.reduceat(model.geom_contype, self._body_geomadr)
-        model.body_conaffinity[self._geom_has_body] = np.bitwise_or.reduceat(
-            model.geom_conaffinity, self._body_geomadr
-        )
+        # ---- avatars (activated in the base snapshot)
+        av_q = [list(p) for p in self._avatar_park_list]
+        hh = ph.avatar_half_height
+        for p, sp in enumerate(spec.spawns):
+            sr, sc = int(sp.row), int(sp.col)
+            av_q[p] = [(sc + 0.5) * ts, (sr + 0.5) * ts, levels[sr][sc] * lh + hh + 1e-3, float(sp.yaw)]
 
         # ---- reset data to the spawns
         mujoco.mj_resetData(model, data)
         qpos = data.qpos
-        qpos[self._obj_qpos_xyz] = obj_pos
-        qpos[self._obj_qpos_quat] = _IDENT
-        qpos[self.avatar_qposadr] = av_q
-        ud = data.userdata.reshape(cap.players, 2)  # [height last stood at, fall reported]
-        ud[:, 0] = av_q[:, 2]
-        ud[:, 1] = 0.0
+        oq = qpos[self._oq0 : self._oq0 + 7 * N].reshape(N, 7)
+        oq[:, 0:3] = obj_pos
+        oq[:, 3:7] = _IDENT
+        qpos[self.avatar_qpos_slice] = [v for q in av_q for v in q]
+        data.userdata[:] = [v for q in av_q for v in (q[2], 0.0)]  # [height last stood at, fall reported]
         mujoco.mj_forward(model, data)
 
+        obj_active = np.zeros(N, dtype=bool)
+        obj_active[:n_obj] = True
         return LoadedWorld(
             spec=spec,
             geom_category=geom_user[:, 0].astype(np.int64),
             geom_colour_index=geom_user[:, 1].astype(np.int64),
             geom_hazard=geom_user[:, 2] > 0.5,
-            player_active=pl_active,
+            player_active=np.arange(cap.players) < n_pl,
             object_active=obj_active,
-            object_movable=obj_movable,
-            object_shape=obj_shape,
-            object_colour=obj_colour,
-            tile_top=tile_top.astype(np.float64),
+            object_movable=np.array(movable, dtype=bool),
+            object_shape=np.array(shapes, dtype=np.int64),
+            object_colour=np.array(colours_o, dtype=np.int64),
+            tile_top=np.fromiter(chain.from_iterable(levels), np.int64, rows * cols).reshape(rows, cols) * lh,
             n_terrain_boxes=n_rect,
         )
+
+
+_NO_CELLS: frozenset = frozenset()
+#: Row runs memoised per (levels row, colours row, hazard columns): generated worlds reuse few distinct rows.
+_ROW_RUNS: dict[tuple, tuple[tuple[int, int, int, int, int], ...]] = {}
+
+
+def _row_runs(lrow: tuple[int, ...], crow: tuple[str, ...], hcols: tuple[int, ...]) -> tuple:
+    """Maximal runs of equal (level, colour, hazard) in one row: ((c0, c1, level, colour, hazard), ...)."""
+    key = (lrow, crow, hcols)
+    runs = _ROW_RUNS.get(key)
+    if runs is None:
+        cidx = _COLOUR_INDEX
+        keys = [(lv, cidx[c], 0) for lv, c in zip(lrow, crow)]
+        for c in hcols:
+            lv, co, _ = keys[c]
+            keys[c] = (lv, co, 1)
+        out = []
+        start, prev = 0, keys[0]
+        for c in range(1, len(keys)):
+            k = keys[c]
+            if k != prev:
+                out.append((start, c - 1, *prev))
+                start, prev = c, k
+        out.append((start, len(keys) - 1, *prev))
+        runs = tuple(out)
+        if len(_ROW_RUNS) < 100_000:
+            _ROW_RUNS[key] = runs
+    return runs
+
+
+def _merge_spec_rows(levels, colour_rows, hazards, rows: int, floor_colour) -> tuple[list[list[int]], list]:
+    """``merge_tiles`` on the spec's tuples: ([c0, r0, c1, r1, level, colour, hazard] per rectangle, rgba per
+    rectangle), in ``merge_tiles`` order. A run identical to one in the row above (same columns, same key)
+    extends that rectangle downwards."""
+    hz_cols: dict[int, list[int]] = {}
+    for cell in hazards:
+        hz_cols.setdefault(cell.row, []).append(cell.col)
+    rects: list[list[int]] = []
+    rgba: list = []
+    prev_runs: tuple = ()
+    open_prev: dict = {}
+    for r in range(rows):
+        h = hz_cols.get(r)
+        runs = _row_runs(levels[r], colour_rows[r], tuple(sorted(set(h))) if h else ())
+        if runs is prev_runs:  # the same row again: every rectangle of the row above grows by one row
+            for j in open_prev.values():
+                rects[j][3] = r
+            continue
+        open_cur = {}
+        for run in runs:
+            j = open_prev.get(run)
+            if j is None:
+                j = len(rects)
+                c0, c1, lv, co, hz = run
+                rects.append([c0, r, c1, r, lv, co, hz])
+                rgba.append(floor_colour(lv, co, False))
+            else:
+                rects[j][3] = r
+            open_cur[run] = j
+        open_prev, prev_runs = open_cur, runs
+    return rects, rgba
 
 
 class _ColourLookup:
