@@ -189,7 +189,24 @@ def _player_obs(obs: dict[str, np.ndarray], p: int) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------------------------- PettingZoo
-class OpenlandParallelEnv(ParallelEnv):
+class _RenderAndClose:
+    """``render``/``close`` of both adapters: an overview of the world (``rgb_array``), then release the GL
+    context."""
+
+    render_mode: str | None
+    _episode: _Episode
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called with render_mode=None; pass render_mode='rgb_array'")
+            return None
+        return self._episode.render()
+
+    def close(self) -> None:
+        self._episode.close()
+
+
+class OpenlandParallelEnv(_RenderAndClose, ParallelEnv):
     """PettingZoo ``ParallelEnv`` over one openland world. Agents are ``player_0``..``player_{n-1}``; only the
     current task's active players are in ``agents``. See the module docstring for the episode-end, seeding,
     action and info contracts."""
@@ -276,14 +293,6 @@ class OpenlandParallelEnv(ParallelEnv):
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called with render_mode=None; pass render_mode='rgb_array'")
-            return None
-        return self._episode.render()
-
-    def close(self) -> None:
-        self._episode.close()
 
 
 def _action_space(config: EnvConfig) -> spaces.Space:
@@ -308,7 +317,7 @@ def parallel_env(
 
 
 # ----------------------------------------------------------------------------------------------- Gymnasium
-class GoalWorldEnv(gymnasium.Env):
+class GoalWorldEnv(_RenderAndClose, gymnasium.Env):
     """Gymnasium ``Env`` for one player (``num_players=1``), registered as ``openland/GoalWorld-v0``.
     Observation: the per-player Dict space (rays, proprio, goal); action: the per-player action space. See the
     module docstring for the episode-end, seeding, action and info contracts."""
@@ -356,14 +365,6 @@ class GoalWorldEnv(gymnasium.Env):
             _player_info(info, 0, self._episode.batch.task_ids[0]),
         )
 
-    def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called with render_mode=None; pass render_mode='rgb_array'")
-            return None
-        return self._episode.render()
-
-    def close(self) -> None:
-        self._episode.close()
 
 
 def gym_env(**config: Any) -> GoalWorldEnv:
