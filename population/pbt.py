@@ -54,15 +54,21 @@ def dominates(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.all(a >= b) and np.any(a > b))
 
 
+#: Hyper-parameters close to 1 whose distance to 1 is what is perturbed (a x1.2 on 0.95 would leave [0, 1]).
+COMPLEMENT_PERTURBED = ("gae_lambda",)
+
+
 def explore(hparams: dict[str, float], rng: np.random.Generator, factors: tuple[float, float] = (0.8, 1.2)) -> dict[str, float]:
-    """Perturb each perturbable hyper-parameter by one of ``factors``; others are kept as they are."""
+    """Perturb each perturbable hyper-parameter by one of ``factors`` (for ``gae_lambda``, its distance to 1),
+    clipped to its bounds; others are kept as they are."""
     new = dict(hparams)
     for name in sorted(hparams):
         if name not in PERTURBABLE:
             continue
         low, high = PERTURBABLE[name]
         factor = factors[int(rng.integers(len(factors)))]
-        new[name] = float(np.clip(hparams[name] * factor, low, high))
+        value = 1.0 - (1.0 - hparams[name]) * factor if name in COMPLEMENT_PERTURBED else hparams[name] * factor
+        new[name] = float(np.clip(value, low, high))
     return new
 
 

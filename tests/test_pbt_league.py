@@ -47,6 +47,11 @@ def test_explore_is_seeded_and_bounded():
     assert a == b and a["lr"] <= 1e-2 and a["ent_coef"] == 0.0
 
 
+def test_gae_lambda_is_perturbed_by_its_distance_to_one():
+    out = {round(explore({"gae_lambda": 0.95}, np.random.default_rng(seed))["gae_lambda"], 9) for seed in range(20)}
+    assert sorted(out) == [0.94, 0.96]
+
+
 def test_validate_hparams_names_field_and_value():
     with pytest.raises(ValueError, match="'momentum' is unknown"):
         validate_hparams({"momentum": 0.9})
