@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+import numpy as np
 import time
 from pathlib import Path
 
@@ -44,9 +46,11 @@ def run_rllib(minutes: float, batch: int) -> tuple[float, float]:
     steps, t0, success = 0, time.perf_counter(), float("nan")
     while time.perf_counter() - t0 < minutes * 60:
         result = algo.train()
-        steps = result["env_runners"]["num_agent_steps_sampled_lifetime"]
-        returns = result["env_runners"].get("agent_episode_returns_mean", {})
-        success = float(next(iter(returns.values()), float("nan")))
+        runners = result["env_runners"]
+        sampled = runners["num_agent_steps_sampled_lifetime"]
+        steps = sum(sampled.values()) if isinstance(sampled, dict) else sampled
+        returns = runners.get("agent_episode_returns_mean", {})
+        success = float(np.mean(list(returns.values()))) if returns else float("nan")
     rate = steps / (time.perf_counter() - t0)
     algo.stop()
     ray.shutdown()
