@@ -241,7 +241,7 @@ class Checkpointer:
 # Trainer helpers: the whole training state in one call
 # ----------------------------------------------------------------------------------------------------------
 def save_trainer(ckpt: Checkpointer, trainer: Any, extra: dict[str, Any] | None = None) -> Path:
-    """Save a :class:`agents.ppo.Trainer` (learner + runner + env state + ``extra``) at its update count."""
+    """Save a :class:`agents.trainer.Trainer` (learner + runner + env state + ``extra``) at its update count."""
     step = int(trainer.state.updates)
     return ckpt.save(step, trainer.checkpoint_tree(), trainer.cfg.to_json(), trainer.env.get_state(), extra)
 

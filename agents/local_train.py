@@ -22,7 +22,8 @@ from tqdm import tqdm
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
 from agents.evaluate import EvalResult, evaluate_policy, ppo_actor
 from agents.openland_env import PlayerVecEnv
-from agents.ppo import PPOConfig, Trainer, make_train
+from agents.ppo import PPOConfig
+from agents.trainer import Trainer, make_train
 from agents.run import RunConfig, RunLog, prepare_run_dir
 from worlds.env import BatchEnv, EnvConfig
 from worlds.families import FamilySampler, check_family, family_players

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.ppo import _from_json, _to_json
+from agents.vecenv import state_from_json, state_to_json
 from worlds.env import BatchEnv
 
 
@@ -76,7 +76,7 @@ class PlayerVecEnv:
 
     def get_state(self) -> dict[str, Any]:
         """JSON-able (checkpoints store env state as JSON; floats round-trip exactly)."""
-        return {"batch": _to_json(self.env.get_state())}
+        return {"batch": state_to_json(self.env.get_state())}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.env.set_state(_from_json(state["batch"]))
+        self.env.set_state(state_from_json(state["batch"]))

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from agents.checkpoint import CheckpointError, CheckpointMismatchError, Checkpointer, restore_trainer, save_trainer
-from agents.ppo import PPO, GymVecEnv, PPOConfig, make_train
+from agents.ppo import PPO, PPOConfig
+from agents.trainer import make_train
+from agents.vecenv import GymVecEnv
 
 CFG = PPOConfig(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 8, core="none", seed=3)
 

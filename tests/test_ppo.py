@@ -9,7 +9,9 @@ import jax
 import numpy as np
 import pytest
 
-from agents.ppo import PPO, GymVecEnv, PPOConfig, Rollout, make_train
+from agents.ppo import PPO, PPOConfig, Rollout
+from agents.trainer import make_train
+from agents.vecenv import GymVecEnv
 from tests.test_networks import goal_obs_space, random_goal_obs
 
 

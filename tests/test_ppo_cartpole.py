@@ -8,7 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from agents.ppo import PPO, GymVecEnv, PPOConfig, make_train
+from agents.ppo import PPO, PPOConfig
+from agents.trainer import make_train
+from agents.vecenv import GymVecEnv
 
 pytestmark = pytest.mark.slow
 
