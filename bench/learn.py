@@ -36,7 +36,7 @@ def random_success(cfg: LocalTrainConfig, seed: int = 0) -> float:
 
 
 class OutOfTime(Exception):
-    pass
+    """Raised from the update callback when the wall-clock budget is spent: ends the run early."""
 
 
 def run_curve(cfg: LocalTrainConfig, minutes: float) -> list[dict[str, float]]:
@@ -56,7 +56,7 @@ def run_curve(cfg: LocalTrainConfig, minutes: float) -> list[dict[str, float]]:
     try:
         train_local(cfg, on_update=on_update)
     except OutOfTime:
-        pass
+        pass  # the budget is spent; the curve so far is the result
     return curve
 
 

@@ -103,8 +103,7 @@ def _probe(address: str, timeout: float = 3.0) -> None:
     if port is None:
         raise ClusterError(f"address={address!r} is not HOST:PORT (or ray://HOST:PORT)")
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as err:
         raise ClusterError(f"cannot reach the Ray cluster at address={address!r}: {err}") from None
 

@@ -29,7 +29,7 @@ def tiny(tmp_path: Path, name: str, **kw) -> LocalTrainConfig:
 
 
 class Crash(Exception):
-    pass
+    """Raised from the update callback to stop a run the way a crash would, after its checkpoints."""
 
 
 def test_crash_and_resume_continue_exactly(tmp_path):
