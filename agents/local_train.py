@@ -52,7 +52,8 @@ class LocalTrainConfig(RunConfig):
         )
 
     def env_config(self) -> EnvConfig:
-        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps)
+        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps,
+                         physics=self.physics())
 
     def run_dir(self) -> Path:
         """Where the run lives: the ``--resume`` directory, else ``runs_dir/name``."""
@@ -66,7 +67,7 @@ class LocalTrainConfig(RunConfig):
 
 def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, PlayerVecEnv]:
     check_family(cfg.family)
-    env = PlayerVecEnv(BatchEnv(cfg.env_config(), FamilySampler(cfg.family)))
+    env = PlayerVecEnv(BatchEnv(cfg.env_config(), FamilySampler(cfg.family)), cfg.shaping, cfg.ppo.gamma)
     return make_train(cfg.ppo_config(), env), env
 
 

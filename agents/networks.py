@@ -10,11 +10,13 @@ Layout (a simplified XLand GOAT, see REFERENCES.md)::
     obs ─► encoder ─► core (lstm | gru | none) ─┬─► actor MLP ─► policy head
                                                  └─► critic MLP ─► value head
 
-For the Dict observation the encoder is goal-attentive: each ray is encoded together with a summary of the goal
-tokens (a shared per-ray MLP, so "this ray hits the object my goal names" is one layer away), the rays are then
-flattened through an MLP, and with proprioception (MLP) they are
-fused into an observation embedding that *queries* the goal tokens with multi-head cross-attention
-(padding rows masked out); the attended goal context is concatenated to the observation embedding.
+For the Dict observation the encoder is goal-attentive both ways: each ray is encoded together with a summary of
+the goal tokens (a shared per-ray MLP, so "this ray hits the object my goal names" is one layer away); the goal
+tokens then *query* the rays (multi-head attention over the rays as a set of tokens, each carrying its own
+direction), which pools "where the goal's things are" whatever ray sees them; the rays are also squeezed and
+flattened through an MLP (layout-specific context); with proprioception (MLP) these are fused into an
+observation embedding that in turn *queries* the goal tokens with multi-head cross-attention (padding rows
+masked out); the attended goal context is concatenated to the observation embedding.
 
 Where this is simpler than GOAT (deliberately, for a first agent that trains on one CPU):
 
@@ -284,13 +286,20 @@ class GoalObsEncoder(nn.Module):
         summary = nn.Dense(self.embed_dim // 2, kernel_init=_kernel_init(self.orthogonal, 1.0), name="goal_summary")(summary)
         rays = obs["rays"]  # [B, R, F]
         per_ray_in = jnp.concatenate([rays, jnp.broadcast_to(summary[:, None, :], rays.shape[:2] + summary.shape[-1:])], -1)
-        per_ray = MLP((self.embed_dim // 2, 16), self.tanh, self.orthogonal, name="ray_mlp")(per_ray_in)
+        per_ray = MLP((self.embed_dim // 2, self.embed_dim // 2), self.tanh, self.orthogonal, name="ray_mlp")(per_ray_in)
+        # Goal-attentive pooling: each goal token queries the rays (a set of tokens that carry their own
+        # direction), so "where is the thing my goal names" is one attention read, whatever ray sees it.
+        pooled = nn.MultiHeadDotProductAttention(
+            num_heads=self.num_heads, qkv_features=self.embed_dim, out_features=self.embed_dim,
+            kernel_init=_kernel_init(self.orthogonal, 1.0), name="ray_attention",
+        )(tokens, per_ray)  # [B, G, D]  # fmt: skip
+        pooled = (pooled * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
         rays_e = MLP((2 * self.embed_dim, self.embed_dim), self.tanh, self.orthogonal, name="rays_mlp")(
-            per_ray.reshape(per_ray.shape[0], -1)
+            nn.Dense(8, kernel_init=_kernel_init(self.orthogonal, 1.0), name="ray_squeeze")(per_ray).reshape(per_ray.shape[0], -1)
         )
         prop_e = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="proprio_mlp")(obs["proprio"])
         query = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="fuse")(
-            jnp.concatenate([rays_e, prop_e], axis=-1)
+            jnp.concatenate([rays_e, pooled, prop_e], axis=-1)
         )
         ctx = GoalAttention(self.embed_dim, self.num_heads, self.orthogonal, name="goal_attention")(query, tokens, mask)
         return jnp.concatenate([query, ctx], axis=-1)

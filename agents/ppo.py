@@ -295,7 +295,10 @@ class PPO:
         if spec.kind == "box":
             obs_rms: Any = RunningMeanStd.create(spec.shape)
         else:
-            obs_rms = {"rays": RunningMeanStd.create(spec.rays), "proprio": RunningMeanStd.create(spec.proprio)}
+            # Rays share one feature space, so their statistics are per feature channel, pooled over rays (as
+            # image channels are): a colour seen rarely by one particular ray is not blown up to the clip value,
+            # and the constant ray-direction channels are not normalised to zero.
+            obs_rms = {"rays": RunningMeanStd.create(spec.rays[-1:]), "proprio": RunningMeanStd.create(spec.proprio)}
         zero = jnp.asarray(0, jnp.int32)
         return TrainState(
             params=params,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.ppo import PPOConfig
+from worlds.template import PhysicsConfig
 
 
 def default_ppo() -> PPOConfig:
@@ -33,8 +34,14 @@ class RunConfig:
     """Parent directory of runs."""
     family: str = "near"
     """Task family (worlds.families): near, hold, single, solo, duo."""
-    max_steps: int = 150
-    """Episode length in env steps."""
+    max_steps: int = 60
+    """Episode length in agent decisions (6 s of simulated time at the default 10 decisions per second)."""
+    substeps: int = PhysicsConfig().substeps
+    """Physics steps of 10 ms per agent decision (worlds.template.PhysicsConfig): 10 gives 10 decisions per
+    second."""
+    shaping: float = 1.0
+    """Coefficient of the potential-based shaping added to the training reward (agents.shaping): the goal's
+    distance still to close, in metres; 0 trains on the goal reward alone. Evaluations never see it."""
     eval_tasks: int = 32
     """Held-out tasks per evaluation."""
     record_episodes: int = 2
@@ -47,6 +54,10 @@ class RunConfig:
     """Show a progress bar."""
     ppo: PPOConfig = field(default_factory=default_ppo)
     """PPO hyper-parameters and code-level switches (num_envs and seed are set by the run)."""
+
+    def physics(self) -> PhysicsConfig:
+        """The physics of the run's worlds."""
+        return PhysicsConfig(substeps=self.substeps)
 
     def run_dir(self) -> Path:
         """Where the run lives: the ``--resume`` directory, else ``runs_dir/name``."""

@@ -30,7 +30,7 @@ def run_rllib(minutes: float, batch: int) -> tuple[float, float]:
     from worlds import parallel_env
     from worlds.families import FamilySampler
 
-    register_env("openland_near", lambda _: ParallelPettingZooEnv(parallel_env(num_players=1, max_steps=150,
+    register_env("openland_near", lambda _: ParallelPettingZooEnv(parallel_env(num_players=1, max_steps=60,
                                                                                 task_sampler=FamilySampler("near"))))  # fmt: skip
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
     config = (
@@ -61,8 +61,9 @@ def run_openland(minutes: float, batch: int) -> tuple[float, float]:
     from agents.local_train import LocalTrainConfig
     from bench.learn import run_curve
 
-    cfg = LocalTrainConfig(name="bench_rllib_openland", num_envs=batch // 64, total_timesteps=50_000_000,
-                           eval_every=10, eval_tasks=16, progress=False)  # fmt: skip
+    # no reward shaping: RLlib trains on the PettingZoo env's goal reward, so openland does too
+    cfg = LocalTrainConfig(name="bench_rllib_openland", num_envs=batch // 64, max_steps=60, shaping=0.0,
+                           total_timesteps=50_000_000, eval_every=10, eval_tasks=16, progress=False)  # fmt: skip
     import shutil
 
     shutil.rmtree(cfg.run_dir(), ignore_errors=True)

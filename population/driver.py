@@ -73,7 +73,8 @@ class PopulationConfig(RunConfig):
     """Co-player choice in multi-player families."""
 
     def env_config(self) -> EnvConfig:
-        return EnvConfig(num_envs=self.envs_per_worker, num_players=family_players(self.family), max_steps=self.max_steps)
+        return EnvConfig(num_envs=self.envs_per_worker, num_players=family_players(self.family), max_steps=self.max_steps,
+                         physics=self.physics())
 
     def ppo_config(self) -> PPOConfig:
         return learner_ppo(dataclasses.replace(self.ppo, seed=self.seed), self.env_config())
@@ -186,7 +187,7 @@ def _run(cfg: PopulationConfig, run_dir: Path, on_iteration: Callable[[int, dict
     LearnerActor = ray.remote(num_cpus=LEARNER_CPUS)(Learner)
     WorkerActor = ray.remote(num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=-1)(RolloutWorker)
     learners = [LearnerActor.remote(m, ppo_cfg, env_config, cfg.family, str(run_dir), ds.hparams[m]) for m in range(K)]
-    workers = [WorkerActor.remote(w, env_config, cfg.family, cfg.ppo, cfg.seed) for w in range(W)]
+    workers = [WorkerActor.remote(w, env_config, cfg.family, cfg.ppo, cfg.seed, cfg.shaping) for w in range(W)]
     if cfg.resume is not None and ds.iteration > 0:
         steps = ray.get([lr.restore.remote() for lr in learners])
         if len(set(steps)) != 1 or steps[0] != ds.iteration:

@@ -65,6 +65,7 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> RaySta
         return RayStart(address=address, started_locally=False, num_cpus=ray.cluster_resources().get("CPU", 0.0))
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray.init(
+        address="local",  # always a new instance: without it ray.init joins a cluster already running here
         num_cpus=num_cpus or os.cpu_count() or 1,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from agents.ppo import PPO, PPOConfig, TrainState
+from agents.shaping import PotentialShaping
 from worlds.env import BatchEnv, EnvConfig
 from worlds.families import FamilySampler
 
@@ -25,6 +26,7 @@ from worlds.families import FamilySampler
 @dataclass
 class _Runner:
     env: BatchEnv
+    shaping: PotentialShaping
     obs: dict[str, np.ndarray]
     done: np.ndarray
     carry: Any
@@ -41,8 +43,11 @@ def learner_ppo(ppo: PPOConfig, env_config: EnvConfig) -> PPOConfig:
 class RolloutWorker:
     """Collects rollouts for any member (a Ray actor in ``openland train``; a plain object in tests)."""
 
-    def __init__(self, worker_id: int, env_config: EnvConfig, family: str, ppo: PPOConfig, seed: int):
+    def __init__(
+        self, worker_id: int, env_config: EnvConfig, family: str, ppo: PPOConfig, seed: int, shaping: float = 0.0
+    ):
         self.worker_id = worker_id
+        self.shaping = shaping  # potential-based shaping of the training reward (agents.shaping)
         self.env_config = env_config
         self.family = family
         self.seed = seed
@@ -62,8 +67,10 @@ class RolloutWorker:
             env = BatchEnv(self.env_config, FamilySampler(self.family))
             obs, _ = env.reset(seed=self.seed + 7919 * self.worker_id + 104729 * member)
             E = env.num_envs
+            shaping = PotentialShaping(env, self.shaping, self.ppo.cfg.gamma)
+            shaping.sync()
             runner = _Runner(
-                env=env, obs=obs, done=np.ones(E, dtype=bool), carry=self.ppo.initial_carry(),
+                env=env, shaping=shaping, obs=obs, done=np.ones(E, dtype=bool), carry=self.ppo.initial_carry(),
                 coplayer_carry=self.coplayer_ppo.initial_carry() if self.coplayer_ppo else None,
                 key=jax.random.PRNGKey(self.seed + 31 * self.worker_id + member),
             )  # fmt: skip
@@ -93,6 +100,7 @@ class RolloutWorker:
                 )
                 actions[:, 1:] = np.asarray(co_action).reshape(E, P - 1, -1)
             obs, reward, terminated, truncated, info = env.step(actions)
+            reward = r.shaping(reward, terminated | truncated, info)  # episode figures below stay unshaped
             for name, value_ in (("obs", own), ("dones", r.done), ("actions", actions[:, 0]), ("logprobs", logp),
                                  ("values", value), ("rewards", reward[:, 0])):  # fmt: skip
                 buf[name].append(value_)

@@ -20,12 +20,13 @@ from worlds.avatar import (
     unstable,
 )
 from worlds.spec import Cell, ObjectSpec, Spawn
-from worlds.template import WorldTemplate
+from worlds.template import PhysicsConfig, WorldTemplate
 
 
 @pytest.fixture(scope="module")
 def template() -> WorldTemplate:
-    return WorldTemplate()
+    # the step counts below were calibrated at 25 control steps per second (4 substeps of 10 ms)
+    return WorldTemplate(physics=PhysicsConfig(substeps=4))
 
 
 @pytest.fixture()

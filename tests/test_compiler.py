@@ -20,6 +20,7 @@ from worlds.template import (
     CAT_WALL,
     GROUP_HIDDEN,
     NO_COLOUR,
+    PhysicsConfig,
     Capacity,
     WorldTemplate,
     geom_category,
@@ -34,7 +35,8 @@ RAY_GROUPS = np.array([1, 1, 1, 0, 0, 0], dtype=np.uint8)
 
 @pytest.fixture(scope="module")
 def template() -> WorldTemplate:
-    return WorldTemplate()
+    # step counts and durations below were calibrated at 25 control steps per second (4 substeps of 10 ms)
+    return WorldTemplate(physics=PhysicsConfig(substeps=4))
 
 
 def test_template_has_full_capacity(template):

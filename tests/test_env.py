@@ -89,7 +89,7 @@ def test_walking_to_an_object_makes_near_true():
     assert rewards[0] == 0.0 and max(rewards) == 1.0
     assert seen[0], "the red cube straight ahead is seen by the ray camera"
     # the first observation's centre ray of the knee-high row reports a red object
-    centre = env.config.camera.rays_per_row // 2
+    centre = env.config.camera.row_starts()[0] + int(np.argmin(np.abs(env.config.camera.azimuths()[: env.config.camera.rays_per_row[0]])))
     assert obs["rays"][0, 0, centre, 1 + 4] == 1.0 and obs["rays"][0, 0, centre, 1 + 6 + 0] == 1.0
 
 

@@ -15,6 +15,7 @@ from worlds.predicates import (
     EntityState,
     compile_goal_tables,
     entity_index,
+    goal_potential,
     goal_reward,
     goal_token_bounds,
     goal_token_space,
@@ -140,6 +141,21 @@ def test_goal_reward_dnf():
         assert reward[e, 0] == float((see and hold) or not red), (see, hold, red)
         assert reward[e, 1] == float(not see)
         assert reward[e, 2:].tolist() == [0.0, 0.0]  # absent players are never rewarded
+
+
+def test_goal_potential_is_minus_the_distance_left_to_close():
+    s = state_for(1)
+    s.pos[0, R_CUBE] = s.pos[0, R_P0] + [5.0, 0.0, 0.0]
+    s.pos[0, R_SPHERE] = s.pos[0, R_P0] + [0.0, 3.0, 0.0]
+    near_cube, near_sphere = Predicate("near", P0, CUBE), Predicate("near", P0, SPHERE)
+    # p0: near cube or (near sphere and hold sphere); p1: not near cube (no distance to close)
+    task = _dnf_task(Goal(((near_cube,), (near_sphere, Predicate("hold", P0, SPHERE)))), Goal(((near_cube.negate(),),)))
+    phi = goal_potential(compile_goal_tables([task]), s, near_distance=2.0)
+    assert phi.shape == (1, MAX_PLAYERS) and phi.dtype == np.float32
+    # options: -(5 - 2) = -3 and -(3 - 2) - (3 - 2) = -2: the best option counts
+    assert phi[0, 0] == pytest.approx(-2.0) and phi[0, 1] == 0.0 and phi[0, 2:].tolist() == [0.0, 0.0]
+    s.pos[0, R_CUBE] = s.pos[0, R_P0] + [1.5, 0.0, 0.0]  # near: nothing left to close
+    assert goal_potential(compile_goal_tables([task]), s, near_distance=2.0)[0, 0] == 0.0
 
 
 def test_write_goal_tables_replaces_envs():

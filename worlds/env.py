@@ -41,6 +41,7 @@ from worlds.predicates import (
     N_ENTITIES,
     EntityState,
     GoalTables,
+    goal_potential,
     goal_reward,
     predicate_truth,
     write_goal_tables,
@@ -116,7 +117,8 @@ class EnvConfig:
         if data.get("rgb") is not None:
             data["rgb"] = tuple(data["rgb"])
         camera = dict(data["camera"])
-        camera["pitches_degrees"] = tuple(camera["pitches_degrees"])
+        for key in ("rays_per_row", "fovs_degrees", "pitches_degrees"):
+            camera[key] = tuple(camera[key])
         data["camera"] = RayCameraConfig(**camera)
         data["physics"] = PhysicsConfig(**data["physics"])
         return cls(**data)
@@ -179,6 +181,7 @@ class BatchEnv:
         self._geom_entity[t.obj_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._geom_entity[t.fixed_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._ray_dirs_local = config.camera.local_directions()
+        self._see_mask = config.camera.see_mask()
 
         # per-env tables rewritten at each reset
         G = ws.MAX_GRID
@@ -276,7 +279,8 @@ class BatchEnv:
         self._gather(np.arange(E), with_grounded=False)
         self._step_count += 1
 
-        truth = predicate_truth(self.tables, self.entity_state(), self.config.near_distance)
+        entities = self.entity_state()
+        truth = predicate_truth(self.tables, entities, self.config.near_distance)
         reward = goal_reward(self.tables, truth)[:, :P]
         unsafe = (hazard | fell) & self._player_active
         reward = np.where(unstable[:, None], 0.0, reward).astype(np.float32)
@@ -292,6 +296,8 @@ class BatchEnv:
             "unstable": unstable,
             "active": self._player_active.copy(),
             "poses": self.poses(),  # after this step, before any auto-reset (what recordings store)
+            # shaping potential of the state reached (before any auto-reset); see goal_potential
+            "potential": goal_potential(self.tables, entities, self.config.near_distance)[:, :P],
         }
         done = np.flatnonzero(terminated | truncated)
         if len(done):
@@ -386,6 +392,11 @@ class BatchEnv:
         origins[..., 2] += self.config.camera.height - self.config.physics.avatar_half_height
         return origins, np.ascontiguousarray(dirs)
 
+    def goal_potential(self) -> np.ndarray:
+        """float32 [E, P]: each player's shaping potential in the current state (``worlds.predicates.
+        goal_potential``): after an auto-reset, that of the new episode's first state."""
+        return goal_potential(self.tables, self.entity_state(), self.config.near_distance)[:, : self.num_players]
+
     def entity_state(self) -> EntityState:
         """Every env's entities as the predicate module wants them (rows: players, then object slots)."""
         E, P = self.num_envs, self.num_players
@@ -417,8 +428,9 @@ class BatchEnv:
         rests[:, MP:][:, np.arange(O), np.arange(O)] = False
         state.support[:] = np.where(rests.any(-1), MP + rests.argmax(-1), -1)
         state.held[:, :P] = b.held
-        # seen: any of the player's rays hit the entity
-        hit_entity = np.where(b.ray_geom >= 0, self._geom_entity[np.maximum(b.ray_geom, 0)], -1)  # [E, P, R]
+        # seen: any of the player's rays within the see field of view hit the entity
+        hit = (b.ray_geom >= 0) & self._see_mask
+        hit_entity = np.where(hit, self._geom_entity[np.maximum(b.ray_geom, 0)], -1)  # [E, P, R]
         e_idx, p_idx, r_idx = np.nonzero(hit_entity >= 0)
         state.seen[e_idx, p_idx, hit_entity[e_idx, p_idx, r_idx]] = True
         return state
@@ -426,7 +438,8 @@ class BatchEnv:
     def _observation(self) -> dict[str, np.ndarray]:
         """Observations of every env and player: a dict of [E, P, ...] arrays."""
         b, cam, ph = self._batch, self.config.camera, self.config.physics
-        rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance)
+        rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance,
+                            self._ray_dirs_local)
         yaw = b.avatar_yaw
         c, s = np.cos(yaw), np.sin(yaw)
         vx, vy = b.avatar_vel[..., 0], b.avatar_vel[..., 1]

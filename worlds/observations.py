@@ -1,11 +1,12 @@
 """What a player perceives: an egocentric semantic ray camera, proprioception and its goal as tokens.
 
-The ray camera casts a horizontal fan of rays (slightly pitched down, so that the floor and low objects are
-hit) from each avatar's eyes with ``mujoco.mj_multiRay``, filtered by geom group so parked slots and decor are
-never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the category
-of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its colour (one-hot over ``spec.COLOURS``)
-and, for objects, its shape (one-hot over ``spec.SHAPES``). Hazard tiles look like any floor of their colour:
-agents are never told where hazards are.
+The ray camera casts rows of rays (a ring at knee height and a fan pitched down, so that the floor and low
+objects are hit) from each avatar with ``mujoco.mj_multiRay``, filtered by geom group so parked slots and decor
+are never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the
+category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its colour (one-hot over
+``spec.COLOURS``), for objects its shape (one-hot over ``spec.SHAPES``), and the ray's own direction in the
+player's frame (so a network that treats rays as a set of tokens knows where each one looks). Hazard tiles look
+like any floor of their colour: agents are never told where hazards are.
 
 Labelling the hits is pure numpy indexing over per-env tables (geom -> category/colour/entity), so only the
 C ray cast itself runs per player.
@@ -26,8 +27,9 @@ from worlds.template import CATEGORY_NAMES
 N_CATEGORIES = len(CATEGORY_NAMES)
 N_COLOURS = len(ws.COLOURS)
 N_SHAPES = len(ws.SHAPES)
-#: Features per ray: distance, category one-hot, colour one-hot, shape one-hot.
-RAY_FEATURES = 1 + N_CATEGORIES + N_COLOURS + N_SHAPES
+#: Features per ray: distance, category one-hot, colour one-hot, shape one-hot, direction (x, y, z) in the
+#: player's frame.
+RAY_FEATURES = 1 + N_CATEGORIES + N_COLOURS + N_SHAPES + 3
 #: Proprioception: forward and left velocity (own frame), vertical velocity, yaw rate, height in levels,
 #: grounded, holding, share of the episode left.
 PROPRIO_FEATURES = 8
@@ -36,48 +38,86 @@ PROPRIO_FEATURES = 8
 @dataclass(frozen=True)
 class RayCameraConfig:
     """The egocentric ray camera: rows of rays cast from one point at knee height, each row a horizontal fan
-    at its own pitch.
+    with its own pitch, field of view and ray count.
 
     Knee height because objects are half a metre tall: the level row hits every object, avatar, wall and raised
     level at any distance (rays from eye height would pass over objects beyond a few metres), and a row pitched
     down sees the floor (and its colour) in front of the player. One origin for all rows means one
-    ``mj_multiRay`` call per player, whose fixed cost is about that of a dozen rays.
+    ``mj_multiRay`` call per player, whose fixed cost is about that of a few dozen rays.
+
+    By default the level row looks all around (a lidar-like ring, as Unity ML-Agents' ray sensors and most
+    ray-based navigation agents use) while the floor row looks ahead: a player always knows where the objects
+    are, so "go to X" is a reactive skill a first agent learns in minutes instead of a search that needs memory.
+    What a player *sees* (the ``see`` predicate) is still limited to its forward field of view
+    (``see_fov_degrees``): hide and seek keeps its meaning.
     """
 
-    rays_per_row: int = 31
-    """Rays per row, spread evenly over the field of view (odd, so one ray looks straight ahead): 4 degrees
-    apart, so a half-metre object is hit up to ~7 m away."""
-    height: float = 0.35
-    """Height of the rays' origin above the avatar's feet, in metres."""
+    rays_per_row: tuple[int, ...] = (72, 15)
+    """Rays in each row, spread evenly over the row's field of view (a row under 360 degrees gets an odd count
+    so that one ray looks straight ahead; a 360-degree row gets an even count for the same reason). 5 degrees
+    apart in the level row, so a half-metre object is hit up to ~5.5 m away and most of the time beyond."""
+    fovs_degrees: tuple[float, ...] = (360.0, 120.0)
+    """Horizontal field of view of each row, in degrees (360: all around)."""
     pitches_degrees: tuple[float, ...] = (0.0, -20.0)
     """Pitch of each row, in degrees (negative looks down)."""
-    fov_degrees: float = 120.0
-    """Horizontal field of view."""
+    height: float = 0.35
+    """Height of the rays' origin above the avatar's feet, in metres."""
     max_distance: float = 24.0
     """Range in metres; beyond it a ray reports nothing."""
+    see_fov_degrees: float = 120.0
+    """Field of view of the ``see`` predicate: an entity is seen when a ray within this cone ahead hits it."""
+
+    def __post_init__(self) -> None:
+        rows = len(self.pitches_degrees)
+        if rows == 0 or len(self.rays_per_row) != rows or len(self.fovs_degrees) != rows:
+            raise ValueError(
+                f"camera: rays_per_row={self.rays_per_row!r}, fovs_degrees={self.fovs_degrees!r} and "
+                f"pitches_degrees={self.pitches_degrees!r} must have one entry per row"
+            )
+        for i, (n, fov) in enumerate(zip(self.rays_per_row, self.fovs_degrees)):
+            if n < 1:
+                raise ValueError(f"camera.rays_per_row[{i}]={n!r} must be at least 1")
+            if not 0.0 < fov <= 360.0:
+                raise ValueError(f"camera.fovs_degrees[{i}]={fov!r} must be in (0, 360]")
+        if not 0.0 < self.see_fov_degrees <= 360.0:
+            raise ValueError(f"camera.see_fov_degrees={self.see_fov_degrees!r} must be in (0, 360]")
 
     @property
     def num_rays(self) -> int:
         """Rays per player, all rows together."""
-        return self.rays_per_row * len(self.pitches_degrees)
+        return int(sum(self.rays_per_row))
+
+    def azimuths(self) -> np.ndarray:
+        """[num_rays] azimuth of each ray in radians (0 ahead, positive to the left), row by row."""
+        out = []
+        for n, fov in zip(self.rays_per_row, self.fovs_degrees):
+            half = np.radians(fov) / 2
+            if fov >= 360.0:  # a ring: no duplicate ray behind, one straight ahead when n is even
+                out.append(half - np.arange(n) * (2 * half / n))
+            else:
+                out.append(np.linspace(half, -half, n) if n > 1 else np.zeros(1))
+        return np.concatenate(out)
+
+    def row_starts(self) -> np.ndarray:
+        """Index of each row's first ray."""
+        return np.concatenate([[0], np.cumsum(self.rays_per_row)[:-1]]).astype(np.int64)
+
+    def see_mask(self) -> np.ndarray:
+        """[num_rays] bool: the ray lies within the ``see`` field of view."""
+        return np.abs(self.azimuths()) <= np.radians(self.see_fov_degrees) / 2 + 1e-9
 
     def local_directions(self) -> np.ndarray:
         """[num_rays, 3] unit ray directions in the avatar's frame (x forward, y left, z up), row by row."""
-        half = np.radians(self.fov_degrees) / 2
-        azimuth = np.linspace(half, -half, self.rays_per_row) if self.rays_per_row > 1 else np.zeros(1)
-        out = []
-        for pitch_degrees in self.pitches_degrees:
-            pitch = np.radians(pitch_degrees)
-            out.append(np.stack([np.cos(azimuth) * np.cos(pitch), np.sin(azimuth) * np.cos(pitch),
-                                 np.full_like(azimuth, np.sin(pitch))], 1))  # fmt: skip
-        return np.concatenate(out)
+        azimuth = self.azimuths()
+        pitch = np.radians(np.repeat(np.asarray(self.pitches_degrees, dtype=np.float64), self.rays_per_row))
+        return np.stack([np.cos(azimuth) * np.cos(pitch), np.sin(azimuth) * np.cos(pitch), np.sin(pitch)], 1)
 
 
 def player_observation_space(camera: RayCameraConfig) -> spaces.Dict:
     """One player's observation: rays [R, F], proprio [8], goal tokens [9, 11]."""
     return spaces.Dict(
         {
-            "rays": spaces.Box(0.0, 1.0, shape=(camera.num_rays, RAY_FEATURES), dtype=np.float32),
+            "rays": spaces.Box(-1.0, 1.0, shape=(camera.num_rays, RAY_FEATURES), dtype=np.float32),
             "proprio": spaces.Box(-np.inf, np.inf, shape=(PROPRIO_FEATURES,), dtype=np.float32),
             "goal": goal_token_space(),
         }
@@ -118,11 +158,12 @@ def ray_features(
     geom_colour: np.ndarray,
     geom_shape: np.ndarray,
     max_distance: float,
+    local_directions: np.ndarray,
 ) -> np.ndarray:
     """float32 [E, P, R, RAY_FEATURES] from ray hits, vectorised over envs, players and rays.
 
     ``geom_category``/``geom_colour``/``geom_shape`` are per-env tables [E, ngeom] (-1 = none); ``geomid`` and
-    ``dist`` are [E, P, R] with -1 for a miss.
+    ``dist`` are [E, P, R] with -1 for a miss; ``local_directions`` [R, 3] are the camera's ray directions.
     """
     E, P, R = geomid.shape
     hit = geomid >= 0
@@ -139,4 +180,5 @@ def ray_features(
     out[e[has_colour], p[has_colour], r[has_colour], 1 + N_CATEGORIES + colour[has_colour]] = 1.0
     has_shape = shape >= 0
     out[e[has_shape], p[has_shape], r[has_shape], 1 + N_CATEGORIES + N_COLOURS + shape[has_shape]] = 1.0
+    out[..., -3:] = local_directions
     return out

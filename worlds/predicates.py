@@ -238,6 +238,32 @@ def predicate_truth(tables: GoalTables, state: EntityState, near_distance: float
     return truth.reshape(shape)
 
 
+def goal_potential(tables: GoalTables, state: EntityState, near_distance: float = DEFAULT_NEAR_DISTANCE) -> np.ndarray:
+    """float32 [E, P]: a potential for reward shaping (Ng, Harada & Russell 1999), never part of the reward.
+
+    Each positive ``near(a, b)`` or ``hold(player, b)`` predicate contributes minus the distance (metres) by
+    which its two entities are farther apart than ``near_distance``: zero once near. An option's potential is
+    the sum over its predicates (other relations and negations contribute 0, they have no distance to close);
+    a goal's potential is the best option's. So ``gamma * potential(s') - potential(s)`` rewards closing the
+    distance the goal asks to close, and a trainer may add it to the goal reward without changing which
+    policies are optimal.
+    """
+    E = tables.relation.shape[0]
+    env = np.arange(E, dtype=np.intp)[:, None]
+    b = np.where(tables.b_floor.reshape(E, -1), 0, tables.b_index.reshape(E, -1)).astype(np.intp)
+    a = tables.a_index.reshape(E, -1).astype(np.intp)
+    pos = state.pos.reshape(E * N_ENTITIES, 3).astype(np.float64)
+    diff = pos.take(a + env * N_ENTITIES, axis=0) - pos.take(b + env * N_ENTITIES, axis=0)
+    gap = np.maximum(np.sqrt(np.einsum("emi,emi->em", diff, diff)) - near_distance, 0.0)
+    rel = tables.relation.reshape(E, -1)
+    counts = ((rel == 0) | (rel == 2)) & ~tables.b_floor.reshape(E, -1) & ~tables.negated.reshape(E, -1)
+    counts &= tables.valid.reshape(E, -1)
+    per_predicate = np.where(counts, -gap, 0.0).reshape(tables.relation.shape)
+    options = np.where(tables.option_valid, per_predicate.sum(-1), -np.inf)
+    best = options.max(-1)
+    return np.where(tables.player_valid & np.isfinite(best), best, 0.0).astype(np.float32)
+
+
 def goal_reward(tables: GoalTables, truth: np.ndarray) -> np.ndarray:
     """float32 [E, P]: 1 where some real option of the player's goal has all its real predicates true."""
     options = np.all(truth | ~tables.valid, axis=-1) & tables.option_valid
