@@ -79,8 +79,14 @@ def held_objects(template: WorldTemplate, model: mujoco.MjModel, data: mujoco.Mj
     return np.where(active, slot, -1)
 
 
+#: A contact supports an avatar only when its normal is within ~45 degrees of vertical: a wall touched by the
+#: lower hemisphere is not ground (counting it let avatars jump up walls, one jump per step, out of the arena).
+SUPPORT_NORMAL_Z = 0.7
+
+
 def _feet_contacts(template: WorldTemplate, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-    """(player, other geom) pairs of the contacts under an avatar's lower hemisphere (what it stands on)."""
+    """(player, other geom) pairs of the contacts under an avatar's lower hemisphere whose normal is close to
+    vertical (what it stands on)."""
     n = data.ncon
     if n == 0:
         return _EMPTY_INT, _EMPTY_INT
@@ -91,8 +97,9 @@ def _feet_contacts(template: WorldTemplate, data: mujoco.MjData) -> tuple[np.nda
     if not m.any():
         return _EMPTY_INT, _EMPTY_INT
     z = np.repeat(c.pos[:, 2], 2)
+    upright = np.repeat(np.abs(c.frame[:, 2]) > SUPPORT_NORMAL_Z, 2)
     foot = data.qpos[template.avatar_qpos_slice][2::4] - template.physics.avatar_half_length
-    m[m] = z[m] < foot[gp[m]]
+    m[m] = (z[m] < foot[gp[m]]) & upright[m]
     return gp[m], geoms[:, ::-1].ravel()[m]
 
 
@@ -104,8 +111,8 @@ def _contact_scan(
 ) -> tuple[list[bool], list[bool]]:
     """Fast path of ``_feet_contacts`` for the per-step hot loop: ([players] grounded, [players] on_hazard) as
     Python lists, from one pass over the (few) contacts in plain Python, which beats a dozen numpy calls on
-    arrays of ~15 rows. Same rule: a contact counts for a player when one side is its capsule and the contact
-    point is below the bottom of the capsule's cylinder; the other side's hazard flag is read only if
+    arrays of ~15 rows. Same rule: a contact counts for a player when one side is its capsule, the contact
+    point is below the bottom of the capsule's cylinder and its normal is near vertical; the other side's hazard flag is read only if
     ``hazards``."""
     P = template.capacity.players
     g = [False] * P
@@ -120,10 +127,13 @@ def _contact_scan(
     if not hit:
         return g, h
     zs = c.pos[:, 2].tolist()
+    nz = c.frame[:, 2].tolist()
     qz = data.qpos[template.avatar_qpos_slice][2::4].tolist()
     hl = template.physics.avatar_half_length
     user = model.geom_user if hazards else None
     for i in hit:
+        if abs(nz[i]) <= SUPPORT_NORMAL_Z:
+            continue
         g0, g1 = pairs[i]
         z = zs[i]
         for mine, other in ((g0, g1), (g1, g0)):
