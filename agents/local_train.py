@@ -36,7 +36,7 @@ class LocalTrainConfig(RunConfig):
 
     name: str = "local"
     """Run name: everything goes to ``runs_dir/name``."""
-    num_envs: int = 16
+    num_envs: int = 64
     """Worlds stepped together (each player slot is one PPO sequence)."""
     total_timesteps: int = 300_000
     """Agent-steps to train for."""
@@ -67,7 +67,8 @@ class LocalTrainConfig(RunConfig):
 
 def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, PlayerVecEnv]:
     check_family(cfg.family)
-    env = PlayerVecEnv(BatchEnv(cfg.env_config(), FamilySampler(cfg.family)), cfg.shaping, cfg.ppo.gamma)
+    env = PlayerVecEnv(BatchEnv(cfg.env_config(), FamilySampler(cfg.family)), cfg.shaping, cfg.ppo.gamma,
+                       aux_targets=cfg.ppo.aux_coef > 0)
     return make_train(cfg.ppo_config(), env), env
 
 

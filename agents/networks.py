@@ -373,6 +373,10 @@ class ActorCritic(nn.Module):
             emb = GoalObsEncoder(
                 self.obs_spec, self.embed_dim, self.num_heads, self.tanh, self.orthogonal, name="encoder"
             )(flat)
+            # Auxiliary head: the direction (forward, left) of what the goal names, from the observation alone.
+            # Sown, so acting ignores it; PPO's aux loss reads it (agents.ppo, ``aux_coef``).
+            direction = nn.Dense(2, kernel_init=_kernel_init(self.orthogonal, 1.0), name="goal_direction_head")(emb)
+            self.sow("intermediates", "goal_direction", direction)
         else:
             emb = flat.reshape(T * B, -1).astype(jnp.float32)
         if self.core == "none":

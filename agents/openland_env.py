@@ -18,8 +18,11 @@ from worlds.env import BatchEnv
 class PlayerVecEnv:
     """``VecEnv`` view of a ``BatchEnv``: observations, rewards and ends flattened to [envs * players]."""
 
-    def __init__(self, env: BatchEnv, shaping: float = 0.0, gamma: float = 0.99):
+    def __init__(self, env: BatchEnv, shaping: float = 0.0, gamma: float = 0.99, aux_targets: bool = False):
         self.env = env
+        #: Add ``obs["aux_target"]`` [N, 3] (``BatchEnv.goal_direction``: the goal's direction in the player's
+        #: frame, and a validity flag) for PPO's auxiliary loss; the policy never reads it.
+        self.aux_targets = aux_targets
         #: Training reward = goal reward + potential-based shaping (``shaping`` = 0: the goal reward alone);
         #: episode figures always report the goal reward.
         self.shaping = PotentialShaping(env, shaping, gamma)
@@ -30,6 +33,8 @@ class PlayerVecEnv:
         self.finished: list[dict[str, float]] = []
 
     def _flat(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.aux_targets:
+            obs = dict(obs, aux_target=self.env.goal_direction())
         return {k: v.reshape((self.num_envs,) + v.shape[2:]) for k, v in obs.items()}
 
     def reset(self, seed: int) -> dict[str, np.ndarray]:

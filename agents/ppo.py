@@ -86,6 +86,11 @@ class PPOConfig:
     """Entropy bonus coefficient."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
+    aux_coef: float = 1.0
+    """Weight of the auxiliary loss: predict, from the observation, the direction of what the goal names (an
+    ``aux_target`` observation key that openland trainers add; policies never read it). A dense supervised signal
+    that teaches the encoder "where is my goal's object" far faster than the policy gradient alone. 0 disables
+    it; observations without the key (CartPole) never use it."""
     max_grad_norm: float = 0.5
     """Global gradient-norm bound used when clip_grad_norm."""
     core: Literal["lstm", "gru", "none"] = "lstm"
@@ -411,7 +416,19 @@ class PPO:
 
     def _loss(self, params, batch, hp):
         cfg = self.cfg
-        _, pi, v = self.net.apply(params, batch["init_carry"], batch["obs"], batch["dones"])
+        obs = batch["obs"]
+        with_aux = cfg.aux_coef > 0 and isinstance(obs, dict) and "aux_target" in obs
+        if with_aux:
+            (_, pi, v), inter = self.net.apply(
+                params, batch["init_carry"], obs, batch["dones"], mutable=["intermediates"]
+            )
+            pred = inter["intermediates"]["goal_direction"][0]  # [T * B, 2]
+            target = obs["aux_target"].reshape(-1, 3)
+            mask = target[:, 2]
+            aux_loss = (mask * ((pred - target[:, :2]) ** 2).sum(-1)).sum() / jnp.maximum(mask.sum(), 1.0)
+        else:
+            _, pi, v = self.net.apply(params, batch["init_carry"], obs, batch["dones"])
+            aux_loss = jnp.zeros(())
         log_std = ActorCritic.log_std(params, self.action_spec)
         logp = log_prob(self.action_spec, pi, log_std, batch["actions"])
         ent = entropy(self.action_spec, pi, log_std).mean()
@@ -427,10 +444,11 @@ class PPO:
             v_loss = 0.5 * jnp.maximum((v - batch["returns"]) ** 2, (v_clipped - batch["returns"]) ** 2).mean()
         else:
             v_loss = 0.5 * ((v - batch["returns"]) ** 2).mean()
-        loss = pg_loss - hp["ent_coef"] * ent + cfg.vf_coef * v_loss
+        loss = pg_loss - hp["ent_coef"] * ent + cfg.vf_coef * v_loss + cfg.aux_coef * aux_loss
         aux = {
             "pg_loss": pg_loss,
             "v_loss": v_loss,
+            "aux_loss": aux_loss,
             "entropy": ent,
             "approx_kl": ((ratio - 1) - logratio).mean(),
             "clipfrac": (jnp.abs(ratio - 1.0) > clip).mean(),

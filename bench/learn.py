@@ -82,7 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--family", default="near")
     parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--num-envs", type=int, default=16)
+    parser.add_argument("--num-envs", type=int, default=LocalTrainConfig().num_envs)
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--name", default="bench_learn")
     args = parser.parse_args()

@@ -32,10 +32,10 @@ def steady_rate(run_dir: Path, skip: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--iterations", type=int, default=12)
-    parser.add_argument("--envs", type=int, default=16)
+    parser.add_argument("--envs", type=int, default=LocalTrainConfig().num_envs)
     args = parser.parse_args()
     results = {}
-    local = LocalTrainConfig(name="bench_pop_local", num_envs=args.envs, total_timesteps=args.envs * 64 * args.iterations,
+    local = LocalTrainConfig(name="bench_pop_local", num_envs=args.envs, total_timesteps=args.envs * LocalTrainConfig().ppo.num_steps * args.iterations,
                              eval_every=0, eval_tasks=4, record_episodes=0, progress=False)  # fmt: skip
     shutil.rmtree(local.run_dir(), ignore_errors=True)
     train_local(local)

@@ -56,7 +56,7 @@ class PopulationConfig(RunConfig):
     """Population size."""
     workers: int = 2
     """Rollout worker actors."""
-    envs_per_worker: int = 16
+    envs_per_worker: int = 64
     """Worlds each worker steps together per member."""
     iterations: int = 40
     """Rollout-and-update iterations per member."""

@@ -80,6 +80,8 @@ def test_walking_to_an_object_makes_near_true():
     world = flat_world(objects=(ObjectSpec("cube", "red", 1, 5),), spawns=(Spawn(1, 1, 0.0),))
     env = BatchEnv(EnvConfig(num_envs=1, num_players=1, max_steps=200))
     env.load_tasks([one_goal_task(world, Predicate("near", player_ref(0), object_ref("cube", "red")))])
+    # the auxiliary target: the cube is straight ahead (+x, the spawn's heading), valid
+    np.testing.assert_allclose(env.goal_direction()[0, 0], [1.0, 0.0, 1.0], atol=1e-3)
     forward = np.array([[[2, 1, 1, 0, 0]]])
     rewards, seen = [], []
     for _ in range(60):

@@ -17,6 +17,7 @@ from worlds.predicates import (
     entity_index,
     goal_potential,
     goal_reward,
+    goal_target,
     goal_token_bounds,
     goal_token_space,
     goal_tokens,
@@ -156,6 +157,18 @@ def test_goal_potential_is_minus_the_distance_left_to_close():
     assert phi[0, 0] == pytest.approx(-2.0) and phi[0, 1] == 0.0 and phi[0, 2:].tolist() == [0.0, 0.0]
     s.pos[0, R_CUBE] = s.pos[0, R_P0] + [1.5, 0.0, 0.0]  # near: nothing left to close
     assert goal_potential(compile_goal_tables([task]), s, near_distance=2.0)[0, 0] == 0.0
+
+
+def test_goal_target_is_the_other_argument_of_the_first_distance_predicate():
+    near_cube, hold_sphere = Predicate("near", P0, CUBE), Predicate("hold", P1, SPHERE)
+    cases = [
+        (Goal(((near_cube,),)), Goal(((Predicate("near", CUBE, P1),),)), [R_CUBE, R_CUBE]),
+        (Goal(((Predicate("see", P0, P1), near_cube),)), Goal(((hold_sphere,),)), [R_CUBE, R_SPHERE]),
+        (Goal(((near_cube.negate(),),)), Goal(((Predicate("on", P1, floor_ref("red")),),)), [-1, -1]),
+    ]
+    for goal0, goal1, expected in cases:
+        target = goal_target(compile_goal_tables([_dnf_task(goal0, goal1)]))
+        assert target[0].tolist() == expected + [-1, -1]
 
 
 def test_write_goal_tables_replaces_envs():

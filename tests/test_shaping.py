@@ -1,5 +1,5 @@
-"""Potential-based shaping of the training reward: it telescopes within an episode and never leaks into the
-figures that measure agents."""
+"""Training-only signals on openland tasks: potential-based shaping of the reward (it telescopes within an
+episode and never leaks into the figures that measure agents) and the auxiliary goal-direction target."""
 
 from __future__ import annotations
 
@@ -53,3 +53,19 @@ def test_no_shaping_gives_the_goal_reward_exactly():
         np.testing.assert_array_equal(r, r_raw.reshape(-1))
     with pytest.raises(ValueError, match="shaping=-1"):
         make(shaping=-1.0)
+
+
+def test_auxiliary_goal_direction_is_learned_and_never_reaches_the_policy():
+    import dataclasses
+
+    from agents.local_train import LocalTrainConfig, build_trainer
+
+    cfg = LocalTrainConfig(name="aux", num_envs=8)
+    cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, core="none", num_steps=16, lr=1e-3))
+    trainer, env = build_trainer(cfg)
+    assert env.aux_targets and trainer.obs["aux_target"].shape == (8, 3)
+    assert "aux_target" not in env.single_observation_space.spaces  # a training target, not an observation
+    losses = [trainer.iteration()["aux_loss"] for _ in range(8)]
+    assert np.mean(losses[2:]) < 0.75 * losses[0], losses  # the encoder learns where the goal's object is
+    off = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, aux_coef=0.0))
+    assert not build_trainer(off)[1].aux_targets

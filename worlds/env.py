@@ -43,6 +43,7 @@ from worlds.predicates import (
     GoalTables,
     goal_potential,
     goal_reward,
+    goal_target,
     predicate_truth,
     write_goal_tables,
 )
@@ -396,6 +397,23 @@ class BatchEnv:
         """float32 [E, P]: each player's shaping potential in the current state (``worlds.predicates.
         goal_potential``): after an auto-reset, that of the new episode's first state."""
         return goal_potential(self.tables, self.entity_state(), self.config.near_distance)[:, : self.num_players]
+
+    def goal_direction(self) -> np.ndarray:
+        """float32 [E, P, 3]: unit (forward, left) direction from each player to the entity its goal asks it to
+        reach (``worlds.predicates.goal_target``), and a validity flag; an auxiliary training target only."""
+        P = self.num_players
+        target = goal_target(self.tables)[:, :P]
+        b = self._batch
+        pos = np.concatenate([b.avatar_pos, np.zeros((self.num_envs, ws.MAX_PLAYERS - P, 3)), b.object_pos], 1)
+        d = np.take_along_axis(pos, np.maximum(target, 0)[..., None], 1) - b.avatar_pos
+        c, s = np.cos(b.avatar_yaw), np.sin(b.avatar_yaw)
+        local = np.stack([c * d[..., 0] + s * d[..., 1], -s * d[..., 0] + c * d[..., 1]], -1)
+        norm = np.linalg.norm(local, axis=-1, keepdims=True)
+        valid = (target >= 0) & (norm[..., 0] > 1e-6) & self._player_active
+        out = np.zeros((self.num_envs, P, 3), dtype=np.float32)
+        out[..., :2] = np.where(valid[..., None], local / np.maximum(norm, 1e-6), 0.0)
+        out[..., 2] = valid
+        return out
 
     def entity_state(self) -> EntityState:
         """Every env's entities as the predicate module wants them (rows: players, then object slots)."""

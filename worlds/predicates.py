@@ -264,6 +264,25 @@ def goal_potential(tables: GoalTables, state: EntityState, near_distance: float 
     return np.where(tables.player_valid & np.isfinite(best), best, 0.0).astype(np.float32)
 
 
+def goal_target(tables: GoalTables) -> np.ndarray:
+    """int [E, MAX_PLAYERS]: the entity row each player's goal asks it to reach, -1 if none.
+
+    The first positive ``near``/``hold`` predicate (options in order) between two entities; of its arguments,
+    the one that is not the player itself. Used as an auxiliary training target ("where is what my goal
+    names"), never as an observation.
+    """
+    E, P = tables.relation.shape[:2]
+    rel = tables.relation.reshape(E, P, -1)
+    ok = ((rel == 0) | (rel == 2)) & ~tables.negated.reshape(E, P, -1) & tables.valid.reshape(E, P, -1)
+    ok &= ~tables.b_floor.reshape(E, P, -1) & np.repeat(tables.option_valid, tables.relation.shape[3], axis=-1)
+    first = ok.argmax(-1)[..., None]
+    a = np.take_along_axis(tables.a_index.reshape(E, P, -1), first, -1)[..., 0].astype(np.int64)
+    b = np.take_along_axis(tables.b_index.reshape(E, P, -1), first, -1)[..., 0].astype(np.int64)
+    me = np.arange(P)[None, :]
+    target = np.where(a == me, b, np.where(b == me, a, b))
+    return np.where(ok.any(-1), target, -1)
+
+
 def goal_reward(tables: GoalTables, truth: np.ndarray) -> np.ndarray:
     """float32 [E, P]: 1 where some real option of the player's goal has all its real predicates true."""
     options = np.all(truth | ~tables.valid, axis=-1) & tables.option_valid
