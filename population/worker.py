@@ -90,6 +90,8 @@ class RolloutWorker:
         for _ in range(T):
             r.key, k0, k1 = jax.random.split(r.key, 3)
             own = {k: v[:, 0] for k, v in r.obs.items()}
+            if self.ppo.cfg.aux_coef > 0:  # the auxiliary loss's target for this observation (never acted on)
+                own["aux_target"] = env.goal_direction()[:, 0]
             r.carry, action, logp, value = self.ppo.act(state, own, r.carry, r.done, k0)
             actions = np.empty((E, P, 5), dtype=np.int64)
             actions[:, 0] = np.asarray(action)
