@@ -14,6 +14,7 @@ from worlds.avatar import (
     avatar_positions,
     avatar_velocities,
     avatar_yaw,
+    grounded as avatar_grounded,
     held_objects,
     object_positions,
     step,
@@ -259,7 +260,8 @@ def test_step_batch_matches_step(template):
         template.load(m2, d2, w)
     rng = np.random.default_rng(0)
     g, h, f, u = np.zeros((E, P), bool), np.zeros((E, P), bool), np.zeros((E, P), bool), np.zeros(E, bool)
-    held_any = False
+    g[:] = [avatar_grounded(template, d) for d in bat_d]  # step_batch reads the current flags (a jump needs ground)
+    held_any = jumped = False
     for k in range(120):
         a = rng.uniform(-1, 1, size=(E, P, 5))
         a[..., 0] = np.where(k % 40 < 20, 0.6, -0.6)  # walk to and from the objects
@@ -274,6 +276,7 @@ def test_step_batch_matches_step(template):
             assert np.array_equal(flags[e].grounded, g[e]) and np.array_equal(flags[e].on_hazard, h[e])
             assert np.array_equal(flags[e].fell, f[e]) and flags[e].unstable == u[e]
             held_any |= bool((held_objects(template, ref[e], ref_d[e]) >= 0).any())
+            jumped |= bool((bat_d[e].qvel[template.avatar_qvel_slice][2::4] > 0.5 * template.physics.jump_velocity).any())
             # the fast contact scan agrees with the vectorised reference reading of the contacts
             from worlds.avatar import _feet_contacts
 
@@ -281,4 +284,4 @@ def test_step_batch_matches_step(template):
             assert np.array_equal(np.bincount(pl, minlength=P) > 0, g[e])
             hz = ref[e].geom_user[other, 2] > 0.5
             assert np.array_equal(np.bincount(pl[hz], minlength=P) > 0, h[e])
-    assert held_any  # the scenario did exercise grabbing
+    assert held_any and jumped  # the scenario did exercise grabbing and jumping

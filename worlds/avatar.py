@@ -305,18 +305,22 @@ def step_batch(
     datas: list[mujoco.MjData],
     actions: np.ndarray,
     active: np.ndarray | None,
-    grounded_out: np.ndarray,
+    grounded: np.ndarray,
     hazard_out: np.ndarray,
     fell_out: np.ndarray,
     unstable_out: np.ndarray,
 ) -> None:
-    """``step`` for a batch of (model, data) pairs: the same control law, jumps, grabs, physics and flags, with
-    the servo maths vectorised over [envs, players] and the per-env work reduced to a few C calls and a short
-    scalar loop (the per-env numpy overhead of ``step`` costs about as much as the physics).
+    """``step`` for a batch of (model, data) pairs: the same control law, jumps, grabs, physics and flags.
+
+    Everything per player is array maths over [envs, players]: controls, which jumps, releases and grabs happen,
+    falls. What is left per env is what needs that env's MjData: writing its controls (and, on the steps that
+    have one, its jump velocities, released welds and grabs), ``mj_step`` and the scan of its few contacts.
 
     ``actions`` [E, P, 5] must already be finite and within [-1, 1] (``BatchEnv.validate_actions``: ``step``'s
     ``check_actions`` would only clip them). ``active`` [E, P] is each loaded world's player_active (None: read
-    from the models). Writes ``grounded_out``/``hazard_out``/``fell_out`` [E, P] and ``unstable_out`` [E].
+    from the models). ``grounded`` [E, P] is read and written: on entry each avatar's grounded flag in the
+    current state (what the previous call wrote, or ``grounded`` after a load: a jump needs ground), on return
+    the flag after the step. Writes ``hazard_out``/``fell_out`` [E, P] and ``unstable_out`` [E].
     Gives the same results as ``step`` env by env (tests/test_avatar.py checks it).
     """
     ph, P = template.physics, template.capacity.players
@@ -334,54 +338,33 @@ def step_batch(
     ctrl[..., 1] = (fwd * s + strafe * c) * scale
     ctrl[..., 2] = ph.max_turn_rate * a[..., A_TURN]
     ctrl = ctrl.reshape(E, 3 * P)
-    jump = (active & (a[..., A_JUMP] > 0.5)).tolist()
-    want = (active & (a[..., A_GRAB] > 0.5)).tolist()
-    act = active.tolist()
-    eq = template.grab_eq.tolist()
-    nsub, jump_v = ph.substeps, ph.jump_velocity
-    thr, depth = ph.fall_threshold, -ph.floor_depth
-    vz0 = vsl.start + 2
-    players = range(P)
+    # jumps, releases and grabs of every player at once; an env without any keeps its MjData untouched
+    eq = template.grab_eq
+    jump = active & (a[..., A_JUMP] > 0.5) & grounded
+    want = active & (a[..., A_GRAB] > 0.5)
+    holding = np.stack([d.eq_active for d in datas])[:, eq] > 0
+    release = holding & ~want
+    take = want & ~holding
+    jump_qvel = vsl.start + 2 + 4 * np.arange(P)  # each avatar's vertical velocity in qvel
+    acts = (jump | release | take).any(1).tolist()
     for e in range(E):
         m, d = models[e], datas[e]
         d.ctrl[csl] = ctrl[e]
-        je = jump[e]
-        if True in je:
-            g = _contact_scan(template, m, d, False)[0]
-            qvel = d.qvel
-            for p in players:
-                if je[p] and g[p]:
-                    qvel[vz0 + 4 * p] = jump_v
-        eq_active = d.eq_active
-        we = want[e]
-        take = []
-        for p in players:
-            holding = eq_active[eq[p]] > 0
-            if holding and not we[p]:
-                eq_active[eq[p]] = 0
-            elif we[p] and not holding:
-                take.append(p)
-        if take:
-            _grab(template, m, d, np.array(take))
-
-        mujoco.mj_step(m, d, nstep=nsub)
-
-        g, h = _contact_scan(template, m, d, True)
-        grounded_out[e] = g
-        hazard_out[e] = h
-        # update_falls, per player in scalar code
-        ud = d.userdata.tolist()
-        qz = d.qpos[qsl][2::4].tolist()
-        ae = act[e]
-        fell = [False] * P
-        for p in players:
-            z = qz[p]
-            if ae[p] and ud[2 * p + 1] < 0.5 and (ud[2 * p] - z > thr or z < depth):
-                fell[p] = True
-                ud[2 * p + 1] = 1.0
-            if g[p]:
-                ud[2 * p] = z
-                ud[2 * p + 1] = 0.0
-        d.userdata[:] = ud
-        fell_out[e] = fell
+        if acts[e]:
+            d.qvel[jump_qvel[jump[e]]] = ph.jump_velocity
+            d.eq_active[eq[release[e]]] = 0
+            if take[e].any():
+                _grab(template, m, d, np.flatnonzero(take[e]))
+        mujoco.mj_step(m, d, nstep=ph.substeps)
+        grounded[e], hazard_out[e] = _contact_scan(template, m, d, True)
         unstable_out[e] = unstable(d)
+    # update_falls for every player at once
+    z = np.stack([d.qpos[qsl] for d in datas]).reshape(E, P, 4)[..., 2]
+    userdata = np.stack([d.userdata for d in datas]).reshape(E, P, 2)  # [height last stood at, fall reported]
+    stood, reported = userdata[..., 0], userdata[..., 1]
+    fell_out[:] = active & (reported < 0.5) & ((stood - z > ph.fall_threshold) | (z < -ph.floor_depth))
+    reported[fell_out] = 1.0
+    stood[grounded] = z[grounded]
+    reported[grounded] = 0.0
+    for d, row in zip(datas, userdata.reshape(E, 2 * P)):
+        d.userdata[:] = row

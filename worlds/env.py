@@ -275,7 +275,7 @@ class BatchEnv:
         hazard = np.zeros((E, P), dtype=bool)
         fell = np.zeros((E, P), dtype=bool)
         unstable = np.zeros(E, dtype=bool)
-        # all envs at once: same as av.step per env, with the control maths vectorised (see av.step_batch)
+        # all envs at once: same as av.step per env, with the per-player work vectorised (see av.step_batch)
         av.step_batch(t, self.models, self.datas, controls, self._player_active, self._batch.grounded, hazard, fell, unstable)
         self._gather(np.arange(E), with_grounded=False)
         self._step_count += 1
