@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import gymnasium as gym
 import jax
 import numpy as np
 
@@ -102,3 +103,19 @@ def ppo_actor(ppo: PPO, state: TrainState, num_sequences: int, seed: int = 0, gr
         return np.asarray(action)
 
     return act, reset
+
+
+def random_actor(action_space: gym.Space, seed: int = 0) -> Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]:
+    """An ``act(obs, done)`` for :func:`evaluate_policy` that draws every player's action uniformly from the
+    env's per-player action space, from an explicit seed: the reference every success figure is read against."""
+    rng = np.random.default_rng(seed)
+
+    def act(obs: dict[str, np.ndarray], done: np.ndarray) -> np.ndarray:
+        n = len(done)
+        if isinstance(action_space, gym.spaces.MultiDiscrete):
+            return rng.integers(0, action_space.nvec, size=(n,) + action_space.nvec.shape)
+        if isinstance(action_space, gym.spaces.Box):
+            return rng.uniform(action_space.low, action_space.high, size=(n,) + action_space.shape).astype(action_space.dtype)
+        raise ValueError(f"random_actor: unsupported action space {action_space}")
+
+    return act

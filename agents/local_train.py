@@ -20,11 +20,11 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
-from agents.evaluate import EvalResult, evaluate_policy, ppo_actor
+from agents.evaluate import EvalResult, evaluate_policy, ppo_actor, random_actor
 from agents.openland_env import PlayerVecEnv
 from agents.ppo import PPOConfig
-from agents.trainer import Trainer, make_train
 from agents.run import RunConfig, RunLog, prepare_run_dir
+from agents.trainer import Trainer, make_train
 from worlds.env import BatchEnv, EnvConfig
 from worlds.families import FamilySampler, check_family, family_players
 from worlds.recording import save_episode
@@ -84,6 +84,14 @@ def evaluate_trainer(trainer: Trainer, cfg: LocalTrainConfig, record: int = 0) -
     return evaluate_policy(act, held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(), reset, record)
 
 
+def random_reference(cfg: LocalTrainConfig) -> float:
+    """Goal success of the uniform random policy on the same held-out tasks as ``evaluate_trainer``: the
+    reference a trained agent's success is read against (in the summary, the benchmarks and the tests)."""
+    space = BatchEnv(dataclasses.replace(cfg.env_config(), num_envs=1)).single_action_space
+    result, _ = evaluate_policy(random_actor(space, cfg.seed), held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config())
+    return result.success
+
+
 def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
     """Train (or resume) one agent; returns the final held-out evaluation and training figures."""
     run_dir = cfg.run_dir()
@@ -133,7 +141,8 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
         bar.close()
         log.close()
         ckpt.close()
-    summary = dict(last_eval, updates=float(trainer.state.updates), env_steps=float(trainer.state.env_steps))
+    summary = dict(last_eval, updates=float(trainer.state.updates), env_steps=float(trainer.state.env_steps),
+                   random_eval_success=random_reference(cfg))  # fmt: skip
     if recent:
         summary["train_success"] = float(np.mean([e["success"] for e in recent]))
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -19,8 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.local_train import LocalTrainConfig, train_local  # noqa: E402
-from bench.learn import random_success  # noqa: E402
+from agents.local_train import LocalTrainConfig, random_reference, train_local  # noqa: E402
 
 #: The switches of PPOConfig that Engstrom et al. (2020) ablate, plus advantage normalisation.
 SWITCHES = (
@@ -46,7 +45,7 @@ def main() -> None:
     base = LocalTrainConfig(name="bench_ablation", family=args.family, total_timesteps=args.steps, eval_every=0,
                             eval_tasks=64, record_episodes=0, progress=False)  # fmt: skip
     print(f"family {args.family!r}, {args.steps} agent-steps per run, {args.seeds} seed(s); "
-          f"random policy held-out success {random_success(base):.2f}")
+          f"random policy held-out success {random_reference(base):.2f}")
     print(f"{'variant':<22} {'held-out success':>16} {'minutes':>8}")
     for name, off in variants().items():
         if args.only and name not in args.only:

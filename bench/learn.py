@@ -9,30 +9,14 @@ held-out success within 30 minutes on this machine), and writes ``runs/<name>/cu
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.evaluate import evaluate_policy  # noqa: E402
-from agents.local_train import LocalTrainConfig, held_out_tasks, train_local  # noqa: E402
-
-
-def random_success(cfg: LocalTrainConfig, seed: int = 0) -> float:
-    """Held-out success of the uniform random policy: the reference every curve is read against."""
-    rng = np.random.default_rng(seed)
-    env_config = cfg.env_config()
-
-    def act(obs, done):
-        return rng.integers(0, [3, 3, 3, 2, 2], size=(len(done), 5))
-
-    result, _ = evaluate_policy(act, held_out_tasks(cfg.family, cfg.eval_tasks), env_config)
-    return result.success
+from agents.local_train import LocalTrainConfig, random_reference, train_local  # noqa: E402
 
 
 class OutOfTime(Exception):
@@ -89,7 +73,7 @@ def main() -> None:
     cfg = LocalTrainConfig(name=args.name, family=args.family, num_envs=args.num_envs, total_timesteps=50_000_000,
                            eval_every=args.eval_every, eval_tasks=64, progress=False)  # fmt: skip
     shutil.rmtree(cfg.run_dir(), ignore_errors=True)
-    reference = random_success(dataclasses.replace(cfg, eval_tasks=64))
+    reference = random_reference(cfg)
     print(f"family {args.family!r}: random policy held-out success {reference:.2f} (same tasks, same run)")
     curve = run_curve(cfg, args.minutes)
     best = max((c["success"] for c in curve), default=0.0)

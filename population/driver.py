@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from agents.local_train import held_out_tasks
 from agents.run import RunConfig, RunLog, prepare_run_dir
-from agents.evaluate import evaluate_policy, ppo_actor
+from agents.evaluate import evaluate_policy, ppo_actor, random_actor
 from agents.ppo import PPO, PPOConfig
 from population.learner import Learner
 from population.league import League, LeagueConfig, Snapshot, choose_coplayer
@@ -50,8 +50,8 @@ class PopulationConfig(RunConfig):
 
     name: str = "population"
     """Run name: everything goes to ``runs_dir/name``."""
-    eval_tasks: int = 16
-    """Held-out tasks evaluated per member at the end."""
+    eval_tasks: int = 64
+    """Held-out tasks evaluated per member at the end (and by the random policy, the reference)."""
     members: int = 2
     """Population size."""
     workers: int = 2
@@ -298,4 +298,7 @@ def _final_evaluation(cfg: PopulationConfig, run_dir: Path, learners: list, env_
         out[f"member{m}/eval_success"] = result.success
         out[f"member{m}/eval_unsafe_per_episode"] = result.unsafe_per_episode
     out["best_eval_success"] = max(out[f"member{m}/eval_success"] for m in range(len(learners)))
+    # the uniform random policy on the same tasks: what "learned" is read against
+    random_result, _ = evaluate_policy(random_actor(probe.single_action_space, cfg.seed), tasks, env_config)
+    out["random_eval_success"] = random_result.success
     return out
