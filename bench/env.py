@@ -1,10 +1,12 @@
 """BatchEnv throughput against the physics it drives. Prints figures; never part of the test verdict.
 
-Run: ``.venv/bin/python bench/env.py [--players 2] [--seconds 3]``. For 1, 16 and 64 envs it measures, in the
-same run and on the same compiled worlds:
+Run: ``.venv/bin/python bench/env.py [--players 2] [--seconds 3] [--threads 1]``. For 1, 16 and 64 envs it
+measures, in the same run and on the same compiled worlds:
 
-- agent-steps/s of ``BatchEnv.step`` with observations (rays, proprio, goal), predicates, rewards, auto-reset;
-- raw physics: ``mj_step`` with the same substeps on the same models, in a plain loop (the reference);
+- agent-steps/s of ``BatchEnv.step`` with observations (rays, proprio, goal), predicates, rewards, auto-reset,
+  on ``--threads`` physics threads;
+- raw physics: ``mj_step`` with the same substeps on the same models, in a plain single-threaded loop over one
+  ``MjData`` per world (the reference);
 - the ratio env/raw (goal: >= 0.5, the env costs at most as much as the physics), and where the env's time goes.
 """
 
@@ -35,8 +37,8 @@ def measure(fn, seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def bench(num_envs: int, players: int, seconds: float) -> dict[str, float]:
-    env = BatchEnv(EnvConfig(num_envs=num_envs, num_players=players, max_steps=250))
+def bench(num_envs: int, players: int, seconds: float, threads: int) -> dict[str, float]:
+    env = BatchEnv(EnvConfig(num_envs=num_envs, num_players=players, max_steps=250, threads=threads))
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     actions = [rng.integers(0, env.single_action_space.nvec, size=(num_envs, players, 5)) for _ in range(64)]
@@ -48,8 +50,10 @@ def bench(num_envs: int, players: int, seconds: float) -> dict[str, float]:
 
     substeps = env.config.physics.substeps
 
+    datas = [env.world.data(e) for e in range(num_envs)]  # copies of the worlds' states, stepped on their own
+
     def raw_step() -> None:
-        for m, d in zip(env.models, env.datas):
+        for m, d in zip(env.models, datas):
             mujoco.mj_step(m, d, nstep=substeps)
 
     env_rate = measure(env_step, seconds)
@@ -76,13 +80,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--players", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1, help="EnvConfig.threads of the env (the reference: 1)")
     parser.add_argument("--profile", action="store_true", help="also print a profile of the step")
     args = parser.parse_args()
-    print(f"mujoco {mujoco.__version__}; {args.players} players per env; ratio = env steps/s over raw mj_step "
-          f"(same models, same substeps) steps/s, measured in the same run")
+    print(f"mujoco {mujoco.__version__}; {args.players} players per env; env on {args.threads} thread(s); ratio = "
+          f"env steps/s over raw single-threaded mj_step (same models, same substeps) steps/s, in the same run")
     print(f"{'envs':>5} {'env agent-steps/s':>18} {'raw physics agent-steps/s':>26} {'ratio':>7}")
     for n in (1, 16, 64):
-        r = bench(n, args.players, args.seconds)
+        r = bench(n, args.players, args.seconds, args.threads)
         print(f"{n:>5} {r['env']:>18.0f} {r['raw']:>26.0f} {r['ratio']:>7.2f}")
     if args.profile:
         where_time_goes(16, args.players)

@@ -14,7 +14,6 @@ from worlds.avatar import (
     avatar_positions,
     avatar_velocities,
     avatar_yaw,
-    grounded as avatar_grounded,
     held_objects,
     object_positions,
     step,
@@ -237,51 +236,3 @@ def test_bad_actions_are_rejected(template, sim):
     p0 = avatar_positions(template, data)[0].copy()
     run(template, model, data, act(forward=50.0), 25)
     assert np.linalg.norm(avatar_positions(template, data)[0] - p0) < template.physics.max_speed * 1.0 + 0.01
-
-
-def test_step_batch_matches_step(template):
-    """``step_batch`` (the env's hot path) gives bit-identical state and flags to ``step`` env by env, through
-    walking, turning, jumps, grabs, releases, hazards and falls."""
-    from worlds.avatar import step_batch
-
-    worlds = [
-        flat_world(objects=(ObjectSpec("cube", "red", 3, 4), ObjectSpec("sphere", "blue", 4, 3)),
-                   spawns=(Spawn(3, 3, 0.0), Spawn(4, 4, 1.0))),
-        plateau_world(),
-        flat_world(objects=(ObjectSpec("pyramid", "green", 3, 4, movable=False),), spawns=(Spawn(3, 3, 0.0),)),
-    ]  # fmt: skip
-    E, P = len(worlds), template.capacity.players
-    ref = [template.new_model() for _ in worlds]
-    ref_d = [mujoco.MjData(m) for m in ref]
-    bat = [template.new_model() for _ in worlds]
-    bat_d = [mujoco.MjData(m) for m in bat]
-    for w, m, d, m2, d2 in zip(worlds, ref, ref_d, bat, bat_d):
-        template.load(m, d, w)
-        template.load(m2, d2, w)
-    rng = np.random.default_rng(0)
-    g, h, f, u = np.zeros((E, P), bool), np.zeros((E, P), bool), np.zeros((E, P), bool), np.zeros(E, bool)
-    g[:] = [avatar_grounded(template, d) for d in bat_d]  # step_batch reads the current flags (a jump needs ground)
-    held_any = jumped = False
-    for k in range(120):
-        a = rng.uniform(-1, 1, size=(E, P, 5))
-        a[..., 0] = np.where(k % 40 < 20, 0.6, -0.6)  # walk to and from the objects
-        a[..., 4] = np.where((k // 10) % 2 == 0, 1.0, -1.0)  # grab, hold, release
-        flags = [step(template, m, d, a[e]) for e, (m, d) in enumerate(zip(ref, ref_d))]
-        step_batch(template, bat, bat_d, a, None, g, h, f, u)
-        for e in range(E):
-            assert np.array_equal(ref_d[e].qpos, bat_d[e].qpos) and np.array_equal(ref_d[e].qvel, bat_d[e].qvel)
-            assert np.array_equal(ref_d[e].eq_active, bat_d[e].eq_active)
-            assert np.array_equal(ref_d[e].userdata, bat_d[e].userdata)
-            assert np.array_equal(ref[e].eq_data, bat[e].eq_data)
-            assert np.array_equal(flags[e].grounded, g[e]) and np.array_equal(flags[e].on_hazard, h[e])
-            assert np.array_equal(flags[e].fell, f[e]) and flags[e].unstable == u[e]
-            held_any |= bool((held_objects(template, ref[e], ref_d[e]) >= 0).any())
-            jumped |= bool((bat_d[e].qvel[template.avatar_qvel_slice][2::4] > 0.5 * template.physics.jump_velocity).any())
-            # the fast contact scan agrees with the vectorised reference reading of the contacts
-            from worlds.avatar import _feet_contacts
-
-            pl, other = _feet_contacts(template, ref_d[e])
-            assert np.array_equal(np.bincount(pl, minlength=P) > 0, g[e])
-            hz = ref[e].geom_user[other, 2] > 0.5
-            assert np.array_equal(np.bincount(pl[hz], minlength=P) > 0, h[e])
-    assert held_any and jumped  # the scenario did exercise grabbing and jumping

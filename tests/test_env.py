@@ -160,12 +160,12 @@ def test_unstable_env_ends_alone():
     noop = np.tile(NOOP, (2, 1, 1))
     env.step(noop)
     other_task = env.task_ids[1]
-    env.datas[0].qvel[:] = np.nan  # MuJoCo resets such data silently; the env must notice and end the episode
+    env.world.qvel[0] = np.nan  # MuJoCo resets such a state silently; the env must notice and end the episode
     obs, r, term, trunc, info = env.step(noop)
     assert term[0] and not term[1] and info["unstable"][0] and r[0, 0] == 0.0
     assert list(info["final"]["env"]) == [0]
     assert env.task_ids[1] == other_task and env._step_count[1] == 2 and env._step_count[0] == 0
-    assert np.isfinite(obs["proprio"]).all() and np.isfinite(env.datas[0].qpos).all()
+    assert np.isfinite(obs["proprio"]).all() and np.isfinite(env.world.qpos[0]).all()
 
 
 def test_get_state_set_state_continues_exactly():

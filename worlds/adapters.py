@@ -144,7 +144,7 @@ class _Episode:
 
         wr._ensure_egl()
         batch = self.batch
-        model, data = batch.models[0], batch.datas[0]
+        model, data = batch.models[0], batch.world.data(0)
         if self._renderer is None:
             self._renderer = mujoco.Renderer(model, height=240, width=320)
         task = batch.tasks[0]

@@ -1,14 +1,15 @@
 """``BatchEnv``: many openland tasks stepped per call, arrays shaped [envs, players, ...].
 
-The fast core under every adapter (PettingZoo, Gymnasium), trainer and benchmark. Each env owns a copy of one
-compiled template model, so a reset to a new task rewrites that copy in place instead of recompiling. Per step:
+The fast core under every adapter (PettingZoo, Gymnasium), trainer and benchmark. The worlds' physics is one
+``worlds.sim.WorldBatch`` (a ``mujoco.batch.Batch``): each env owns a copy of one compiled template model, so a
+reset to a new task rewrites that copy in place instead of recompiling. Per step:
 
-1. actions are validated and turned into controls for all envs and players at once;
-2. each env's physics runs ``substeps`` MuJoCo steps in C (the simulator is per env: one C call each);
-3. the state every consumer needs (avatar and object poses, holds, ray hits) is gathered into batch arrays,
-   and predicate truth, rewards, unsafe flags and observations are computed on those with numpy, vectorised
-   over envs and players;
-4. envs whose episode ended (time limit, or a MuJoCo instability read from ``data.warning``) are reset to a new
+1. actions are validated and turned into controls, jumps and grabs for all envs and players at once;
+2. every env's physics runs ``substeps`` MuJoCo steps in one C call (on ``EnvConfig.threads`` threads);
+3. the state every consumer needs (avatar and object poses, holds, ray hits from one batched ray cast) is read
+   from the batch's arrays, and predicate truth, rewards, unsafe flags and observations are computed on those
+   with numpy, vectorised over envs and players: no Python loop over envs or players;
+4. envs whose episode ended (time limit, or a MuJoCo instability read from the warning counters) are reset to a new
    task from ``task_sampler`` in the same call (same-step auto-reset): the returned observation of such an env
    is the first of its next episode, and ``info["final"]`` holds the ended episode's figures.
 
@@ -23,7 +24,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
 
-import mujoco
 import numpy as np
 from gymnasium import spaces
 
@@ -33,7 +33,6 @@ from worlds.game import TaskGenConfig, TaskSpec, sample_training_task, task_from
 from worlds.observations import (
     PROPRIO_FEATURES,
     RayCameraConfig,
-    cast_rays,
     player_observation_space,
     ray_features,
 )
@@ -47,14 +46,14 @@ from worlds.predicates import (
     predicate_truth,
     write_goal_tables,
 )
-from worlds.template import Capacity, PhysicsConfig, WorldTemplate
+from worlds.sim import WorldBatch
+from worlds.template import Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
 
 ActionType = Literal["discrete", "continuous"]
 #: Names of the action components, for error messages.
 ACTION_NAMES: tuple[str, ...] = ("forward", "strafe", "turn", "jump", "grab")
 #: Discrete action: forward/strafe/turn in {back, none, ahead} and jump/grab in {no, yes}.
 DISCRETE_NVEC = np.array([3, 3, 3, 2, 2])
-_STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
 _SUPPORT_SLACK = 0.12  # metres: how close a bottom must be to a top to count as resting on it
 
 
@@ -79,7 +78,7 @@ class EnvConfig:
     num_players: int = 1
     """Player slots per env (1..4); a task with fewer players leaves the extra slots inactive."""
     max_steps: int = 250
-    """Episode time limit in env steps (10 s of simulated time at the default 25 Hz)."""
+    """Episode time limit in env steps (25 s of simulated time at the default 10 decisions per second)."""
     action_type: ActionType = "discrete"
     """'discrete': MultiDiscrete([3, 3, 3, 2, 2]); 'continuous': Box(-1, 1, (5,))."""
     near_distance: float = 2.0
@@ -94,6 +93,9 @@ class EnvConfig:
     autoreset: bool = True
     """Reset ended envs inside ``step`` (trainers); False leaves them ended for the caller to reset, so the last
     observation is the ended episode's own (the PettingZoo and Gymnasium adapters)."""
+    threads: int = 1
+    """Threads that step the worlds' physics and cast their rays (``mujoco.batch``; 1: the caller's thread
+    only). Results are bit-identical at any count; more than one helps when the env has cores to itself."""
     terrain_boxes: int = 64
     """Terrain box slots of the template: generated worlds merge into at most ~40 boxes, and fewer slots make
     every physics step cheaper (~40% faster than the 256-slot worst case). A world that needs more is refused
@@ -106,6 +108,8 @@ class EnvConfig:
             raise ValueError(f"num_envs={self.num_envs!r} must be at least 1")
         if self.max_steps < 1:
             raise ValueError(f"max_steps={self.max_steps!r} must be at least 1")
+        if self.threads < 1:
+            raise ValueError(f"threads={self.threads!r} must be at least 1")
         if self.action_type not in ("discrete", "continuous"):
             raise ValueError(f"action_type={self.action_type!r} is not 'discrete' or 'continuous'")
 
@@ -157,8 +161,8 @@ class BatchEnv:
         if self.template.capacity.players != P:
             raise ValueError(f"template has {self.template.capacity.players} player slots, config.num_players={P}")
         t = self.template
-        self.models = [t.new_model() for _ in range(E)]
-        self.datas = [mujoco.MjData(m) for m in self.models]
+        self.world = WorldBatch(t, E, config.threads)
+        self.models = self.world.models
         ngeom = t.model.ngeom
         O = t.capacity.max_objects
         R = config.camera.num_rays
@@ -194,6 +198,7 @@ class BatchEnv:
         self._grid = np.ones((E, 2), dtype=np.int64)  # rows, cols
         self._object_shape = np.full((E, O), -1, dtype=np.int64)
         self._object_bottom = np.zeros((E, O))
+        self._object_fixed = np.zeros((E, O), dtype=bool)
         self._player_active = np.zeros((E, P), dtype=bool)
         self.tables = GoalTables.empty(E)
         self.tasks: list[TaskSpec | None] = [None] * E
@@ -234,17 +239,17 @@ class BatchEnv:
         if len(env_ids) == 0:
             return
         tasks = tasks if tasks is not None else [self._draw_task() for _ in env_ids]
-        for e, task in zip(env_ids, tasks):
-            self._load(int(e), task)
+        for e, task, loaded in zip(env_ids.tolist(), tasks, self.world.load(env_ids, [task.world for task in tasks])):
+            self._apply_loaded(e, task, loaded)
         write_goal_tables(self.tables, env_ids, tasks)
         self._step_count[env_ids] = 0
         self._episode_return[env_ids] = 0.0
         self._episode_unsafe[env_ids] = 0
         self._gather(env_ids)
 
-    def _load(self, e: int, task: TaskSpec) -> None:
+    def _apply_loaded(self, e: int, task: TaskSpec, loaded: LoadedWorld) -> None:
+        """Rewrite env ``e``'s lookup tables for the world just loaded into it."""
         t = self.template
-        loaded = t.load(self.models[e], self.datas[e], task.world)
         self.tasks[e] = task
         self.task_ids[e] = task_id(task)
         self._geom_category[e] = loaded.geom_category
@@ -262,6 +267,7 @@ class BatchEnv:
         self._object_shape[e] = loaded.object_shape
         self._object_bottom[e] = np.where(loaded.object_shape >= 0, t.shape_bottom[np.maximum(loaded.object_shape, 0)], 0.0)
         self._player_active[e] = loaded.player_active
+        self._object_fixed[e] = loaded.object_active & ~loaded.object_movable
 
     # ------------------------------------------------------------------------------------------- step
     def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -271,13 +277,8 @@ class BatchEnv:
             raise RuntimeError("BatchEnv.step called before reset(): call reset() first")
         controls = self.validate_actions(actions)
         E, P = self.num_envs, self.num_players
-        t = self.template
-        hazard = np.zeros((E, P), dtype=bool)
-        fell = np.zeros((E, P), dtype=bool)
-        unstable = np.zeros(E, dtype=bool)
-        # all envs at once: same as av.step per env, with the per-player work vectorised (see av.step_batch)
-        av.step_batch(t, self.models, self.datas, controls, self._player_active, self._batch.grounded, hazard, fell, unstable)
-        self._gather(np.arange(E), with_grounded=False)
+        hazard, fell, unstable = self.world.step(controls)  # the rules of av.step, for every env at once
+        self._gather(np.arange(E))
         self._step_count += 1
 
         entities = self.entity_state()
@@ -350,36 +351,20 @@ class BatchEnv:
         return a.astype(np.float64)
 
     # ------------------------------------------------------------------------------------------- state
-    def _gather(self, env_ids: np.ndarray, with_grounded: bool = True) -> None:
-        """Read poses, holds and ray hits of ``env_ids`` into the batch arrays."""
-        t, b, cam = self.template, self._batch, self.config.camera
-        # One copy per env of the arrays read, then the same indexing as av.object_positions / av.held_objects
-        # done once for all envs (per-env fancy indexing costs more than the copies).
-        models = [self.models[e] for e in env_ids]
-        datas = [self.datas[e] for e in env_ids]
-        n, P = len(datas), self.num_players
-        q = np.stack([d.qpos[t.avatar_qpos_slice] for d in datas]).reshape(n, P, 4)
-        b.avatar_pos[env_ids] = q[..., :3]
-        b.avatar_yaw[env_ids] = q[..., 3]
-        b.avatar_vel[env_ids] = np.stack([d.qvel[t.avatar_qvel_slice] for d in datas]).reshape(n, P, 4)
-        if with_grounded:
-            for e, d in zip(env_ids, datas):
-                b.grounded[e] = av.grounded(t, d)
-        xpos = np.stack([d.xpos for d in datas])
-        fixed = np.stack([m.body_user[:, 0] for m in models])[:, t.fixed_body] > 0.5
-        b.object_pos[env_ids] = np.where(fixed[..., None], xpos[:, t.fixed_body], xpos[:, t.obj_body])
-        b.object_quat[env_ids] = np.stack([d.xquat for d in datas])[:, t.obj_body]
-        eq_on = np.stack([d.eq_active for d in datas])[:, t.grab_eq].astype(bool)
-        slot = t.body_object[np.stack([m.eq_obj2id for m in models])[:, t.grab_eq]]
-        b.held[env_ids] = np.where(eq_on, slot, -1)
+    def _gather(self, env_ids: np.ndarray) -> None:
+        """Read poses, holds and ray hits of ``env_ids`` from the physics batch into the batch arrays."""
+        t, b, w = self.template, self._batch, self.world
+        q, v = w.avatar_arrays()
+        b.avatar_pos[env_ids] = q[env_ids, :, :3]
+        b.avatar_yaw[env_ids] = q[env_ids, :, 3]
+        b.avatar_vel[env_ids] = v[env_ids]
+        b.grounded[env_ids] = w.grounded[env_ids]
+        xpos = w.xpos[env_ids]
+        b.object_pos[env_ids] = np.where(self._object_fixed[env_ids, :, None], xpos[:, t.fixed_body], xpos[:, t.obj_body])
+        b.object_quat[env_ids] = w.xquat[env_ids][:, t.obj_body]
+        b.held[env_ids] = w.held()[env_ids]
         origins, directions = self._ray_geometry(env_ids)
-        b.ray_geom[env_ids] = -1
-        b.ray_dist[env_ids] = -1.0
-        for i, e in enumerate(env_ids):
-            cast_rays(
-                self.models[e], self.datas[e], origins[i], directions[i], t.avatar_body, self._player_active[e],
-                cam, b.ray_geom[e], b.ray_dist[e],
-            )  # fmt: skip
+        b.ray_geom[env_ids], b.ray_dist[env_ids] = w.cast_rays(origins, directions, self.config.camera.max_distance, env_ids)
 
     def _ray_geometry(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Ray origins [n, P, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
@@ -482,7 +467,8 @@ class BatchEnv:
             heading = np.stack([np.cos(b.avatar_yaw), np.sin(b.avatar_yaw), np.zeros_like(b.avatar_yaw)], -1)
             eyes = b.avatar_pos + 0.4 * heading  # just in front of the capsule, so it does not hide the view
             eyes[..., 2] += 0.45
-            obs["rgb"] = self._rgb.render(self.datas, eyes, b.avatar_yaw, self._player_active)
+            datas = [self.world.data(e) for e in range(self.num_envs)]
+            obs["rgb"] = self._rgb.render(datas, eyes, b.avatar_yaw, self._player_active)
         return obs
 
     # ------------------------------------------------------------------------------------------- poses
@@ -502,16 +488,9 @@ class BatchEnv:
         """Everything needed to continue exactly: tasks, MuJoCo integration state, grab welds, counters, RNG."""
         if self._needs_reset:
             raise RuntimeError("BatchEnv.get_state called before reset()")
-        t = self.template
-        size = mujoco.mj_stateSize(t.model, _STATE_SPEC)
-        physics = np.zeros((self.num_envs, size))
-        for e in range(self.num_envs):
-            mujoco.mj_getState(self.models[e], self.datas[e], physics[e], _STATE_SPEC)
         return {
             "tasks": [task_to_json(task) for task in self.tasks],  # type: ignore[arg-type]
-            "physics": physics,
-            "eq_obj2id": np.stack([m.eq_obj2id[t.grab_eq] for m in self.models]),
-            "eq_data": np.stack([m.eq_data[t.grab_eq] for m in self.models]),
+            **self.world.get_state(),
             "step_count": self._step_count.copy(),
             "episode_return": self._episode_return.copy(),
             "episode_unsafe": self._episode_unsafe.copy(),
@@ -522,23 +501,19 @@ class BatchEnv:
         """Restore what ``get_state`` returned (into an env of the same config)."""
         if len(state["tasks"]) != self.num_envs:
             raise ValueError(f"state has {len(state['tasks'])} envs, this BatchEnv has {self.num_envs}")
-        t = self.template
         tasks = [task_from_json(text) for text in state["tasks"]]
-        for e, task in enumerate(tasks):
-            self._load(e, task)
-            m, d = self.models[e], self.datas[e]
-            m.eq_obj2id[t.grab_eq] = state["eq_obj2id"][e]
-            m.eq_data[t.grab_eq] = state["eq_data"][e]
-            mujoco.mj_setState(m, d, np.asarray(state["physics"][e], dtype=np.float64), _STATE_SPEC)
-            mujoco.mj_forward(m, d)
-        write_goal_tables(self.tables, np.arange(self.num_envs), tasks)
+        env_ids = np.arange(self.num_envs)
+        for e, task, loaded in zip(env_ids.tolist(), tasks, self.world.load(env_ids, [task.world for task in tasks])):
+            self._apply_loaded(e, task, loaded)
+        self.world.set_state(state)
+        write_goal_tables(self.tables, env_ids, tasks)
         self._step_count[:] = state["step_count"]
         self._episode_return[:] = state["episode_return"]
         self._episode_unsafe[:] = state["episode_unsafe"]
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
         self._needs_reset = False
-        self._gather(np.arange(self.num_envs))
+        self._gather(env_ids)
 
     def load_tasks(self, tasks: list[TaskSpec]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start a new episode of the given (validated) tasks, one per env: for evaluation, probes and replay."""

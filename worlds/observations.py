@@ -1,22 +1,21 @@
 """What a player perceives: an egocentric semantic ray camera, proprioception and its goal as tokens.
 
 The ray camera casts rows of rays (a ring at knee height and a fan pitched down, so that the floor and low
-objects are hit) from each avatar with ``mujoco.mj_multiRay``, filtered by geom group so parked slots and decor
-are never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the
+objects are hit) from each avatar, all players of all envs in one batched cast (``worlds.sim.WorldBatch.
+cast_rays``: ``mujoco.batch``'s ray cast, ``mj_ray`` per ray in C), filtered by geom group so parked slots and
+decor are never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the
 category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its colour (one-hot over
 ``spec.COLOURS``), for objects its shape (one-hot over ``spec.SHAPES``), and the ray's own direction in the
 player's frame (so a network that treats rays as a set of tokens knows where each one looks). Hazard tiles look
 like any floor of their colour: agents are never told where hazards are.
 
-Labelling the hits is pure numpy indexing over per-env tables (geom -> category/colour/entity), so only the
-C ray cast itself runs per player.
+Labelling the hits is pure numpy indexing over per-env tables (geom -> category/colour/entity).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import mujoco
 import numpy as np
 from gymnasium import spaces
 
@@ -122,33 +121,6 @@ def player_observation_space(camera: RayCameraConfig) -> spaces.Dict:
             "goal": goal_token_space(),
         }
     )
-
-
-def cast_rays(
-    model: mujoco.MjModel,
-    data: mujoco.MjData,
-    origins: np.ndarray,
-    directions: np.ndarray,
-    exclude_bodies: np.ndarray,
-    active: np.ndarray,
-    camera: RayCameraConfig,
-    geomid_out: np.ndarray,
-    dist_out: np.ndarray,
-) -> None:
-    """Cast each active player's rays. ``origins`` [P, 3], ``directions`` [P, R, 3]; ``geomid_out``/``dist_out``
-    [P, R] get -1 where nothing is hit.
-
-    ``mj_multiRay`` takes one origin per call, so this is the one place that iterates over players; all the work
-    of each iteration is the C ray cast itself.
-    """
-    for p in np.flatnonzero(active):
-        mujoco.mj_multiRay(
-            model, data, origins[p], directions[p].ravel(), _RAY_GEOMGROUP, 1, int(exclude_bodies[p]),
-            geomid_out[p], dist_out[p], None, camera.num_rays, camera.max_distance,
-        )  # fmt: skip
-
-
-_RAY_GEOMGROUP = np.array([1, 1, 1, 0, 0, 0], dtype=np.uint8)
 
 
 def ray_features(

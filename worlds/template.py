@@ -56,6 +56,14 @@ CAT_OBJECT = 4
 CAT_AVATAR = 5
 CATEGORY_NAMES: tuple[str, ...] = ("none", "floor", "ramp", "wall", "object", "avatar")
 
+#: Each avatar's contact sensor: the ``CONTACT_SENSOR_SLOTS`` deepest contacts of its capsule (reduce "mindist"),
+#: each as ``CONTACT_SENSOR_FIELDS`` numbers (found, pos xyz, normal xyz); empty slots are zeros.
+CONTACT_SENSOR_SLOTS = 8
+CONTACT_SENSOR_FIELDS = 7
+CONTACT_SENSOR_DATA = sum(1 << int(f) for f in (mujoco.mjtConDataField.mjCONDATA_FOUND, mujoco.mjtConDataField.mjCONDATA_POS,
+                                                mujoco.mjtConDataField.mjCONDATA_NORMAL))  # fmt: skip
+CONTACT_SENSOR_REDUCE = 1  # mindist
+
 #: Geom groups: pass e.g. ``geomgroup=(1, 1, 1, 0, 0, 0)`` to ``mj_multiRay`` to see terrain, objects, avatars.
 GROUP_TERRAIN = 0
 GROUP_OBJECT = 1
@@ -396,6 +404,12 @@ class WorldTemplate:
                 name1=f"avatar{p}", name2="obj0", active=False,
                 data=[0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1] + [0] * (mujoco.mjNEQDATA - 11),
             )
+        for p in range(cap.players):
+            # what the capsule touches, for a batch of worlds whose contacts cannot be read one by one
+            s.add_sensor(
+                name=f"avatar{p}_contacts", type=mujoco.mjtSensor.mjSENS_CONTACT, objtype=mujoco.mjtObj.mjOBJ_GEOM,
+                objname=f"avatar{p}", intprm=[CONTACT_SENSOR_DATA, CONTACT_SENSOR_REDUCE, CONTACT_SENSOR_SLOTS],
+            )  # fmt: skip
         return s
 
     def _index(self, m: mujoco.MjModel) -> None:
@@ -446,6 +460,9 @@ class WorldTemplate:
         self.avatar_qpos_slice = slice(q0, q0 + 4 * P)
         self.avatar_qvel_slice = slice(d0, d0 + 4 * P)
         self.avatar_ctrl_slice = slice(a0, a0 + 3 * P)
+        #: [players, SLOTS * FIELDS] columns of each avatar's contact sensor in ``sensordata``.
+        adr = [int(m.sensor_adr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_SENSOR, f"avatar{p}_contacts")]) for p in range(cap.players)]
+        self.contact_sensor_cols = np.array(adr)[:, None] + np.arange(CONTACT_SENSOR_SLOTS * CONTACT_SENSOR_FIELDS)
         self.grab_eq = np.array(
             [mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, f"grab{p}") for p in range(cap.players)]
         )
