@@ -44,6 +44,9 @@ class LocalTrainConfig(RunConfig):
     """Updates between checkpoints."""
     eval_every: int = 20
     """Updates between held-out evaluations (0: only at the end)."""
+    env_threads: int = 1
+    """Threads that step the worlds' physics and cast their rays (``EnvConfig.threads``): acting and learning
+    wait while the env steps, so the env may use every core then. Results are the same at any count."""
 
     def ppo_config(self) -> PPOConfig:
         players = family_players(self.family)
@@ -53,7 +56,7 @@ class LocalTrainConfig(RunConfig):
 
     def env_config(self) -> EnvConfig:
         return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps,
-                         physics=self.physics())
+                         physics=self.physics(), threads=self.env_threads)
 
     def run_dir(self) -> Path:
         """Where the run lives: the ``--resume`` directory, else ``runs_dir/name``."""

@@ -94,8 +94,8 @@ class RunLog:
         self.tb.close()
 
 
-#: Config fields that say where a run is or how it is watched, not what it computes.
-_RUN_LOCATION = ("name", "runs_dir", "resume", "progress", "address")
+#: Config fields that say where a run is, how it is watched or how fast it runs, not what it computes.
+_RUN_LOCATION = ("name", "runs_dir", "resume", "progress", "address", "env_threads")
 
 
 def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> None:
