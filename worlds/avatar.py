@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from worlds.template import WorldTemplate
+from worlds.template import PhysicsConfig, WorldTemplate
 
 ACTION_DIM = 5
 A_FORWARD, A_STRAFE, A_TURN, A_JUMP, A_GRAB = range(ACTION_DIM)
@@ -197,6 +197,33 @@ def unstable(data: mujoco.MjData) -> bool:
     return not (np.isfinite(data.qpos).all() and np.isfinite(data.qvel).all())
 
 
+def servo_targets(physics: PhysicsConfig, yaw: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """[..., 3] velocity-servo targets (world x, world y, yaw rate) from [..., 5] actions in [-1, 1] and the
+    avatars' headings [...]: forward and strafe are in the avatar's own frame, and diagonal walking is not
+    faster. Shared by ``apply_actions`` (one world) and ``worlds.sim.WorldBatch`` (every world at once)."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    fwd, strafe = actions[..., A_FORWARD], actions[..., A_STRAFE]
+    scale = physics.max_speed / np.maximum(1.0, np.hypot(fwd, strafe))
+    out = np.empty(yaw.shape + (3,))
+    out[..., 0] = (fwd * c - strafe * s) * scale
+    out[..., 1] = (fwd * s + strafe * c) * scale
+    out[..., 2] = physics.max_turn_rate * actions[..., A_TURN]
+    return out
+
+
+def weld_pose(pos1: np.ndarray, quat1: np.ndarray, pos2: np.ndarray, quat2: np.ndarray) -> np.ndarray:
+    """The 11 leading ``eq_data`` numbers of a weld that holds body 2 at its current pose relative to body 1:
+    [0:3] anchor on body 2 = 0, [3:6] body 2's position in body 1's frame, [6:10] q1^-1 * q2, [10] torquescale
+    (checked against what the compiler writes for a weld compiled at a known pose)."""
+    q1inv = np.zeros(4)
+    mujoco.mju_negQuat(q1inv, quat1)
+    rel = np.zeros(3)
+    mujoco.mju_rotVecQuat(rel, pos2 - pos1, q1inv)
+    rq = np.zeros(4)
+    mujoco.mju_mulQuat(rq, q1inv, quat2)
+    return np.concatenate([np.zeros(3), rel, rq, [1.0]])
+
+
 def apply_actions(template: WorldTemplate, model: mujoco.MjModel, data: mujoco.MjData, actions: np.ndarray) -> None:
     """Turn a [players, 5] action array into controls, jumps and grabs for the next control period.
 
@@ -209,15 +236,8 @@ def apply_actions(template: WorldTemplate, model: mujoco.MjModel, data: mujoco.M
     a = check_actions(actions, P)
     active = model.body_user[template.avatar_body, 0] > 0.5
     a[~active] = 0.0
-    q = data.qpos[template.avatar_qpos_slice].reshape(P, 4)
-    yaw = q[:, 3]
-    c, s = np.cos(yaw), np.sin(yaw)
-    fwd, strafe = a[:, A_FORWARD], a[:, A_STRAFE]
-    scale = ph.max_speed / np.maximum(1.0, np.hypot(fwd, strafe))  # diagonal walking is not faster
-    ctrl = data.ctrl[template.avatar_ctrl_slice].reshape(P, 3)
-    ctrl[:, 0] = (fwd * c - strafe * s) * scale
-    ctrl[:, 1] = (fwd * s + strafe * c) * scale
-    ctrl[:, 2] = ph.max_turn_rate * a[:, A_TURN]
+    yaw = data.qpos[template.avatar_qpos_slice].reshape(P, 4)[:, 3]
+    data.ctrl[template.avatar_ctrl_slice] = servo_targets(ph, yaw, a).ravel()
 
     jump = active & (a[:, A_JUMP] > 0.5)
     if jump.any():
@@ -262,20 +282,9 @@ def _grab(template: WorldTemplate, model: mujoco.MjModel, data: mujoco.MjData, p
             continue
         dist[:, k] = np.inf  # one holder per object
         b1, b2 = template.avatar_body[p], bodies[k]
-        # Weld layout (checked against what the compiler writes for a weld compiled at a known pose):
-        # [0:3] anchor on body2 = 0, [3:6] body2 position in body1's frame, [6:10] q1^-1 * q2, [10] torquescale.
-        q1inv = np.zeros(4)
-        mujoco.mju_negQuat(q1inv, data.xquat[b1])
-        rel = np.zeros(3)
-        mujoco.mju_rotVecQuat(rel, xpos[b2] - xpos[b1], q1inv)
-        rq = np.zeros(4)
-        mujoco.mju_mulQuat(rq, q1inv, data.xquat[b2])
         e = eq[p]
         model.eq_obj2id[e] = b2
-        model.eq_data[e, 0:3] = 0.0
-        model.eq_data[e, 3:6] = rel
-        model.eq_data[e, 6:10] = rq
-        model.eq_data[e, 10] = 1.0
+        model.eq_data[e, :11] = weld_pose(xpos[b1], data.xquat[b1], xpos[b2], data.xquat[b2])
         data.eq_active[e] = 1
 
 

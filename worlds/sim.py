@@ -108,15 +108,7 @@ class WorldBatch:
         E, P = self.num_worlds, t.capacity.players
         active = self.player_active
         a = np.where(active[..., None], controls, 0.0)
-        yaw = self.qpos[:, self._avatar_yaw]
-        c, s = np.cos(yaw), np.sin(yaw)
-        fwd, strafe = a[..., av.A_FORWARD], a[..., av.A_STRAFE]
-        scale = ph.max_speed / np.maximum(1.0, np.hypot(fwd, strafe))  # diagonal walking is not faster
-        ctrl = np.empty((E, P, 3))
-        ctrl[..., 0] = (fwd * c - strafe * s) * scale
-        ctrl[..., 1] = (fwd * s + strafe * c) * scale
-        ctrl[..., 2] = ph.max_turn_rate * a[..., av.A_TURN]
-        self.ctrl[:, t.avatar_ctrl_slice] = ctrl.reshape(E, 3 * P)
+        self.ctrl[:, t.avatar_ctrl_slice] = av.servo_targets(ph, self.qpos[:, self._avatar_yaw], a).reshape(E, 3 * P)
 
         jump = active & (a[..., av.A_JUMP] > 0.5) & self.grounded
         if jump.any():
@@ -215,21 +207,10 @@ class WorldBatch:
         """Turn on player ``p``'s grab weld to ``body`` in world ``e`` at their current relative pose."""
         t = self.template
         b1 = int(t.avatar_body[p])
-        # Weld layout: [0:3] anchor on body2 = 0, [3:6] body2 position in body1's frame, [6:10] q1^-1 * q2,
-        # [10] torquescale (as avatar._grab).
-        q1inv = np.zeros(4)
-        mujoco.mju_negQuat(q1inv, self.xquat[e, b1])
-        rel = np.zeros(3)
-        mujoco.mju_rotVecQuat(rel, self.xpos[e, body] - self.xpos[e, b1], q1inv)
-        rq = np.zeros(4)
-        mujoco.mju_mulQuat(rq, q1inv, self.xquat[e, body])
         eq = int(t.grab_eq[p])
         model = self.models[e]
         model.eq_obj2id[eq] = body
-        model.eq_data[eq, 0:3] = 0.0
-        model.eq_data[eq, 3:6] = rel
-        model.eq_data[eq, 6:10] = rq
-        model.eq_data[eq, 10] = 1.0
+        model.eq_data[eq, :11] = av.weld_pose(self.xpos[e, b1], self.xquat[e, b1], self.xpos[e, body], self.xquat[e, body])
         self.eq_active[e, eq] = 1.0
         self.grab_body[e, p] = body
 
