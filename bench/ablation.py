@@ -42,8 +42,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--only", nargs="*", default=None, help="variant names, e.g. 'all on' 'no norm_obs'")
     args = parser.parse_args()
+    # the run defaults with every switch on (openland runs turn norm_obs off, see agents.run.default_ppo)
+    all_on = dataclasses.replace(LocalTrainConfig().ppo, **{s: True for s in SWITCHES})
     base = LocalTrainConfig(name="bench_ablation", family=args.family, total_timesteps=args.steps, eval_every=0,
-                            eval_tasks=64, record_episodes=0, progress=False)  # fmt: skip
+                            eval_tasks=64, record_episodes=0, progress=False, ppo=all_on)  # fmt: skip
     print(f"family {args.family!r}, {args.steps} agent-steps per run, {args.seeds} seed(s); "
           f"random policy held-out success {random_reference(base):.2f}")
     print(f"{'variant':<22} {'held-out success':>16} {'minutes':>8}")
