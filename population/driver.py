@@ -58,8 +58,9 @@ class PopulationConfig(RunConfig):
     """Rollout worker actors."""
     envs_per_worker: int = 64
     """Worlds each worker steps together per member."""
-    iterations: int = 40
-    """Rollout-and-update iterations per member."""
+    iterations: int = 120
+    """Rollout-and-update iterations per member (each one rollout of envs_per_worker x num_steps agent-steps):
+    the default, about 120k agent-steps per member, takes about 9 minutes on a 2-core laptop."""
     checkpoint_every: int = 5
     """Iterations between checkpoints."""
     address: str | None = None
