@@ -60,10 +60,9 @@ def test_auxiliary_goal_direction_is_learned_and_never_reaches_the_policy():
 
     from agents.local_train import LocalTrainConfig, build_trainer
 
-    cfg = LocalTrainConfig(name="aux", num_envs=8)
-    cfg = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, core="none", num_steps=16, lr=1e-3))
+    cfg = LocalTrainConfig(name="aux")  # the run defaults: 64 envs x 16 steps per update
     trainer, env = build_trainer(cfg)
-    assert env.aux_targets and trainer.obs["aux_target"].shape == (8, 3)
+    assert env.aux_targets and trainer.obs["aux_target"].shape == (cfg.num_envs, 3)
     assert "aux_target" not in env.single_observation_space.spaces  # a training target, not an observation
     losses = [trainer.iteration()["aux_loss"] for _ in range(8)]
     assert np.mean(losses[2:]) < 0.75 * losses[0], losses  # the encoder learns where the goal's object is
