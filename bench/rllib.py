@@ -85,7 +85,7 @@ def run_openland(minutes: float, batch: int) -> list[tuple[float, float, float]]
     try:
         train_local(cfg, on_update=on_update)
     except OutOfTime:
-        pass
+        pass  # the budget is spent; the curve so far is the result (as bench/learn.run_curve)
     return curve
 
 
