@@ -153,6 +153,7 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
 
 
 def _evaluate_and_record(trainer: Trainer, cfg: LocalTrainConfig, run_dir: Path, update: int) -> dict[str, float]:
+    t0 = time.perf_counter()
     result, episodes = evaluate_trainer(trainer, cfg, record=cfg.record_episodes)
     for i, episode in enumerate(episodes):
         save_episode(episode, run_dir / "episodes" / f"eval_{update:06d}_{i}.npz")
@@ -160,4 +161,5 @@ def _evaluate_and_record(trainer: Trainer, cfg: LocalTrainConfig, run_dir: Path,
         "eval_success": result.success,
         "eval_held_fraction": result.held_fraction,
         "eval_unsafe_per_episode": result.unsafe_per_episode,
+        "eval_seconds": time.perf_counter() - t0,  # lets wall-clock curves leave evaluation out of training time
     }

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from worlds import kernels
 from worlds.template import PhysicsConfig, WorldTemplate
 
 ACTION_DIM = 5
@@ -200,15 +201,12 @@ def unstable(data: mujoco.MjData) -> bool:
 def servo_targets(physics: PhysicsConfig, yaw: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """[..., 3] velocity-servo targets (world x, world y, yaw rate) from [..., 5] actions in [-1, 1] and the
     avatars' headings [...]: forward and strafe are in the avatar's own frame, and diagonal walking is not
-    faster. Shared by ``apply_actions`` (one world) and ``worlds.sim.WorldBatch`` (every world at once)."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    fwd, strafe = actions[..., A_FORWARD], actions[..., A_STRAFE]
-    scale = physics.max_speed / np.maximum(1.0, np.hypot(fwd, strafe))
-    out = np.empty(yaw.shape + (3,))
-    out[..., 0] = (fwd * c - strafe * s) * scale
-    out[..., 1] = (fwd * s + strafe * c) * scale
-    out[..., 2] = physics.max_turn_rate * actions[..., A_TURN]
-    return out
+    faster. The same compiled function (``kernels.servo_target``) serves ``worlds.sim.WorldBatch``, so the one-world
+    and the batched physics agree bit for bit."""
+    yaw = np.asarray(yaw, dtype=np.float64)
+    flat = np.ascontiguousarray(np.asarray(actions, dtype=np.float64).reshape(-1, ACTION_DIM))
+    out = kernels.servo_targets(np.ascontiguousarray(yaw.reshape(-1)), flat, physics.max_speed, physics.max_turn_rate)
+    return out.reshape(yaw.shape + (3,))
 
 
 def weld_pose(pos1: np.ndarray, quat1: np.ndarray, pos2: np.ndarray, quat2: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ reset to a new task rewrites that copy in place instead of recompiling. Per step
 2. every env's physics runs ``substeps`` MuJoCo steps in one C call (on ``EnvConfig.threads`` threads);
 3. the state every consumer needs (avatar and object poses, holds, ray hits from one batched ray cast) is read
    from the batch's arrays, and predicate truth, rewards, unsafe flags and observations are computed on those
-   with numpy, vectorised over envs and players: no Python loop over envs or players;
+   by compiled kernels over [envs, players] (``worlds.kernels``): no Python loop over envs or players;
 4. envs whose episode ended (time limit, or a MuJoCo instability read from the warning counters) are reset to a new
    task from ``task_sampler`` in the same call (same-step auto-reset): the returned observation of such an env
    is the first of its next episode, and ``info["final"]`` holds the ended episode's figures.
@@ -28,16 +28,11 @@ import numpy as np
 from gymnasium import spaces
 
 from worlds import avatar as av
+from worlds import kernels
 from worlds import spec as ws
 from worlds.game import TaskGenConfig, TaskSpec, sample_training_task, task_from_json, task_id, task_to_json, validate_task
-from worlds.observations import (
-    PROPRIO_FEATURES,
-    RayCameraConfig,
-    player_observation_space,
-    ray_features,
-)
+from worlds.observations import RayCameraConfig, player_observation_space, ray_features
 from worlds.predicates import (
-    N_ENTITIES,
     EntityState,
     GoalTables,
     goal_potential,
@@ -161,11 +156,10 @@ class BatchEnv:
         if self.template.capacity.players != P:
             raise ValueError(f"template has {self.template.capacity.players} player slots, config.num_players={P}")
         t = self.template
-        self.world = WorldBatch(t, E, config.threads)
+        self.world = WorldBatch(t, E, config.threads, config.camera)
         self.models = self.world.models
         ngeom = t.model.ngeom
         O = t.capacity.max_objects
-        R = config.camera.num_rays
 
         self.single_observation_space = player_observation_space(config.camera)
         self._rgb = None
@@ -187,6 +181,7 @@ class BatchEnv:
         self._geom_entity[t.fixed_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._ray_dirs_local = config.camera.local_directions()
         self._see_mask = config.camera.see_mask()
+        self._all_envs = np.arange(E)
 
         # per-env tables rewritten at each reset
         G = ws.MAX_GRID
@@ -208,7 +203,7 @@ class BatchEnv:
             avatar_pos=np.zeros((E, P, 3)), avatar_yaw=np.zeros((E, P)), avatar_vel=np.zeros((E, P, 4)),
             grounded=np.zeros((E, P), dtype=bool), object_pos=np.zeros((E, O, 3)),
             object_quat=np.tile(np.array([1.0, 0, 0, 0]), (E, O, 1)), held=np.full((E, P), -1, dtype=np.int64),
-            ray_geom=np.full((E, P, R), -1, dtype=np.int32), ray_dist=np.full((E, P, R), -1.0),
+            ray_geom=self.world.ray_geom, ray_dist=self.world.ray_dist,  # kept current by the world
         )  # fmt: skip
         self._step_count = np.zeros(E, dtype=np.int64)
         self._episode_return = np.zeros((E, P))
@@ -276,9 +271,9 @@ class BatchEnv:
         if self._needs_reset:
             raise RuntimeError("BatchEnv.step called before reset(): call reset() first")
         controls = self.validate_actions(actions)
-        E, P = self.num_envs, self.num_players
+        P = self.num_players
         hazard, fell, unstable = self.world.step(controls)  # the rules of av.step, for every env at once
-        self._gather(np.arange(E))
+        self._gather(self._all_envs)
         self._step_count += 1
 
         entities = self.entity_state()
@@ -332,51 +327,32 @@ class BatchEnv:
         if self.config.action_type == "discrete":
             if not np.issubdtype(a.dtype, np.integer):
                 raise ValueError(f"actions: discrete actions must be integers, got dtype {a.dtype}")
-            bad = (a < 0) | (a >= DISCRETE_NVEC)
-            if bad.any():
-                e, p, k = np.argwhere(bad)[0]
+            controls, bad = kernels.discrete_controls(a, DISCRETE_NVEC)
+            if bad >= 0:
+                e, p, k = np.unravel_index(bad, a.shape)
                 raise ValueError(
                     f"actions[env {e}, player {p}, {ACTION_NAMES[k]!r}]: {a[e, p, k]} is outside 0..{DISCRETE_NVEC[k] - 1}"
                 )
-            controls = a.astype(np.float64)
-            controls[..., :3] -= 1.0
             return controls
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"actions: continuous actions must be floats, got dtype {a.dtype}")
-        bad = ~np.isfinite(a) | (np.abs(a) > 1.0)
-        if bad.any():
-            e, p, k = np.argwhere(bad)[0]
+        controls, bad = kernels.continuous_controls(a)
+        if bad >= 0:
+            e, p, k = np.unravel_index(bad, a.shape)
             what = "is not finite" if not np.isfinite(a[e, p, k]) else "is outside [-1, 1]"
             raise ValueError(f"actions[env {e}, player {p}, {ACTION_NAMES[k]!r}]: {a[e, p, k]} {what}")
-        return a.astype(np.float64)
+        return controls
 
     # ------------------------------------------------------------------------------------------- state
     def _gather(self, env_ids: np.ndarray) -> None:
-        """Read poses, holds and ray hits of ``env_ids`` from the physics batch into the batch arrays."""
+        """Read poses and holds of ``env_ids`` from the physics batch into the batch arrays (the camera's hits
+        are the world's own arrays, kept current by its step and loads)."""
         t, b, w = self.template, self._batch, self.world
-        q, v = w.avatar_arrays()
-        b.avatar_pos[env_ids] = q[env_ids, :, :3]
-        b.avatar_yaw[env_ids] = q[env_ids, :, 3]
-        b.avatar_vel[env_ids] = v[env_ids]
-        b.grounded[env_ids] = w.grounded[env_ids]
-        xpos = w.xpos[env_ids]
-        b.object_pos[env_ids] = np.where(self._object_fixed[env_ids, :, None], xpos[:, t.fixed_body], xpos[:, t.obj_body])
-        b.object_quat[env_ids] = w.xquat[env_ids][:, t.obj_body]
-        b.held[env_ids] = w.held()[env_ids]
-        origins, directions = self._ray_geometry(env_ids)
-        b.ray_geom[env_ids], b.ray_dist[env_ids] = w.cast_rays(origins, directions, self.config.camera.max_distance, env_ids)
-
-    def _ray_geometry(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ray origins [n, P, 3] and world directions [n, P, R, 3] for the given envs, vectorised."""
-        b = self._batch
-        yaw = b.avatar_yaw[env_ids]
-        c, s = np.cos(yaw)[..., None], np.sin(yaw)[..., None]
-        local = self._ray_dirs_local  # [R, 3]
-        dirs = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1],
-                         np.broadcast_to(local[:, 2], c.shape[:-1] + local[:, 2].shape)], -1)  # fmt: skip
-        origins = b.avatar_pos[env_ids].copy()
-        origins[..., 2] += self.config.camera.height - self.config.physics.avatar_half_height
-        return origins, np.ascontiguousarray(dirs)
+        kernels.gather_state(
+            w.qpos, w.qvel, t.avatar_qpos_slice.start, t.avatar_qvel_slice.start, w.grounded, w.xpos, w.xquat,
+            t.obj_body, t.fixed_body, self._object_fixed, w.eq_active, w.grab_eq, w.grab_body, t.body_object, env_ids,
+            b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.object_pos, b.object_quat, b.held,
+        )  # fmt: skip
 
     def goal_potential(self) -> np.ndarray:
         """float32 [E, P]: each player's shaping potential in the current state (``worlds.predicates.
@@ -402,66 +378,24 @@ class BatchEnv:
 
     def entity_state(self) -> EntityState:
         """Every env's entities as the predicate module wants them (rows: players, then object slots)."""
-        E, P = self.num_envs, self.num_players
         b, ph = self._batch, self.config.physics
-        O = b.object_pos.shape[1]
-        state = EntityState.empty(E)
-        MP = ws.MAX_PLAYERS
-        state.pos[:, :P] = b.avatar_pos
-        state.pos[:, MP:] = b.object_pos
-        state.active[:] = self.tables.entity_present
-        bottom = np.zeros((E, N_ENTITIES))
-        bottom[:, :P] = b.avatar_pos[..., 2] - ph.avatar_half_height
-        bottom[:, MP:] = b.object_pos[..., 2] - self._object_bottom
-        # the tile under each entity
-        pos = state.pos.astype(np.float64)
-        col = np.floor(pos[..., 0] / ph.tile_size).astype(np.int64)
-        row = np.floor(pos[..., 1] / ph.tile_size).astype(np.int64)
-        inside = (row >= 0) & (col >= 0) & (row < self._grid[:, :1]) & (col < self._grid[:, 1:])
-        rr, cc = np.clip(row, 0, ws.MAX_GRID - 1), np.clip(col, 0, ws.MAX_GRID - 1)
-        env = np.arange(E)[:, None]
-        top = self._tile_top[env, rr, cc]
-        state.floor_colour[:] = np.where(inside, self._tile_colour[env, rr, cc], -1)
-        state.grounded[:] = inside & (np.abs(bottom - top) < _SUPPORT_SLACK) & state.active
-        # resting on an object: horizontally within the object's footprint, bottom at the object's top
-        obj_top = b.object_pos[..., 2] + ph.object_half_size  # [E, O]
-        dxy = np.linalg.norm(pos[:, :, None, :2] - b.object_pos[:, None, :, :2], axis=-1)  # [E, N, O]
-        rests = (dxy < ph.object_half_size * 1.2) & (np.abs(bottom[:, :, None] - obj_top[:, None, :]) < _SUPPORT_SLACK)
-        rests &= state.active[:, MP:][:, None, :]
-        rests[:, MP:][:, np.arange(O), np.arange(O)] = False
-        state.support[:] = np.where(rests.any(-1), MP + rests.argmax(-1), -1)
-        state.held[:, :P] = b.held
-        # seen: any of the player's rays within the see field of view hit the entity
-        hit = (b.ray_geom >= 0) & self._see_mask
-        hit_entity = np.where(hit, self._geom_entity[np.maximum(b.ray_geom, 0)], -1)  # [E, P, R]
-        e_idx, p_idx, r_idx = np.nonzero(hit_entity >= 0)
-        state.seen[e_idx, p_idx, hit_entity[e_idx, p_idx, r_idx]] = True
+        state = EntityState.empty(self.num_envs)
+        kernels.entity_state(
+            b.avatar_pos, b.object_pos, b.held, b.ray_geom, self.tables.entity_present, self._object_bottom,
+            self._tile_top, self._tile_colour, self._grid, self._see_mask, self._geom_entity, ws.MAX_PLAYERS,
+            ph.avatar_half_height, ph.tile_size, ph.object_half_size, _SUPPORT_SLACK,
+            state.pos, state.floor_colour, state.grounded, state.held, state.seen, state.support, state.active,
+        )  # fmt: skip
         return state
 
     def _observation(self) -> dict[str, np.ndarray]:
         """Observations of every env and player: a dict of [E, P, ...] arrays."""
         b, cam, ph = self._batch, self.config.camera, self.config.physics
         rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance,
-                            self._ray_dirs_local)
-        yaw = b.avatar_yaw
-        c, s = np.cos(yaw), np.sin(yaw)
-        vx, vy = b.avatar_vel[..., 0], b.avatar_vel[..., 1]
-        proprio = np.stack(
-            [
-                (c * vx + s * vy) / ph.max_speed,
-                (-s * vx + c * vy) / ph.max_speed,
-                b.avatar_vel[..., 2] / ph.jump_velocity,
-                b.avatar_vel[..., 3] / ph.max_turn_rate,
-                (b.avatar_pos[..., 2] - ph.avatar_half_height) / ph.level_height,
-                b.grounded.astype(np.float64),
-                (b.held >= 0).astype(np.float64),
-                np.broadcast_to(1.0 - self._step_count[:, None] / self.config.max_steps, yaw.shape),
-            ],
-            axis=-1,
-        ).astype(np.float32)
-        proprio *= self._player_active[..., None]
-        assert proprio.shape[-1] == PROPRIO_FEATURES
-        rays *= self._player_active[..., None, None]
+                            self._ray_dirs_local, self._player_active)  # fmt: skip
+        proprio = kernels.proprioception(b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.held, self._step_count,
+                                         self._player_active, self.config.max_steps, ph.max_speed, ph.jump_velocity,
+                                         ph.max_turn_rate, ph.avatar_half_height, ph.level_height)  # fmt: skip
         obs = {"rays": rays, "proprio": proprio, "goal": self.tables.tokens[:, : self.num_players].copy()}
         if self._rgb is not None:
             heading = np.stack([np.cos(b.avatar_yaw), np.sin(b.avatar_yaw), np.zeros_like(b.avatar_yaw)], -1)

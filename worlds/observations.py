@@ -9,7 +9,8 @@ category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its
 player's frame (so a network that treats rays as a set of tokens knows where each one looks). Hazard tiles look
 like any floor of their colour: agents are never told where hazards are.
 
-Labelling the hits is pure numpy indexing over per-env tables (geom -> category/colour/entity).
+Labelling the hits is a compiled kernel (``worlds.kernels.ray_features``) over per-env tables (geom ->
+category/colour/shape).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from worlds import kernels
 from worlds import spec as ws
 from worlds.predicates import goal_token_space
 from worlds.template import CATEGORY_NAMES
@@ -131,26 +133,13 @@ def ray_features(
     geom_shape: np.ndarray,
     max_distance: float,
     local_directions: np.ndarray,
+    active: np.ndarray,
 ) -> np.ndarray:
-    """float32 [E, P, R, RAY_FEATURES] from ray hits, vectorised over envs, players and rays.
+    """float32 [E, P, R, RAY_FEATURES] from ray hits, for all envs, players and rays in one compiled call.
 
     ``geom_category``/``geom_colour``/``geom_shape`` are per-env tables [E, ngeom] (-1 = none); ``geomid`` and
-    ``dist`` are [E, P, R] with -1 for a miss; ``local_directions`` [R, 3] are the camera's ray directions.
+    ``dist`` are [E, P, R] with -1 for a miss; ``local_directions`` [R, 3] are the camera's ray directions;
+    an inactive player (``active`` [E, P] false) sees all zeros.
     """
-    E, P, R = geomid.shape
-    hit = geomid >= 0
-    g = np.where(hit, geomid, 0)
-    flat = g + (np.arange(E)[:, None, None] * geom_category.shape[1])
-    cat = np.where(hit, geom_category.reshape(-1)[flat], 0)
-    colour = np.where(hit, geom_colour.reshape(-1)[flat], -1)
-    shape = np.where(hit, geom_shape.reshape(-1)[flat], -1)
-    out = np.zeros((E, P, R, RAY_FEATURES), dtype=np.float32)
-    out[..., 0] = np.where(hit, np.clip(dist / max_distance, 0.0, 1.0), 1.0)
-    e, p, r = np.indices((E, P, R))
-    out[e, p, r, 1 + cat] = 1.0
-    has_colour = colour >= 0
-    out[e[has_colour], p[has_colour], r[has_colour], 1 + N_CATEGORIES + colour[has_colour]] = 1.0
-    has_shape = shape >= 0
-    out[e[has_shape], p[has_shape], r[has_shape], 1 + N_CATEGORIES + N_COLOURS + shape[has_shape]] = 1.0
-    out[..., -3:] = local_directions
-    return out
+    return kernels.ray_features(geomid, dist, geom_category, geom_colour, geom_shape, max_distance, local_directions,
+                                active, N_CATEGORIES, N_COLOURS, RAY_FEATURES)  # fmt: skip

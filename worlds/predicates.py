@@ -1,8 +1,8 @@
 """Vectorised predicate truth, goal rewards and goal tokens for a batch of envs.
 
 Compiled once per task (``compile_goal_tables`` for a batch, ``write_goal_tables`` to swap the tasks of some
-envs at reset); evaluated every step for all envs and players with numpy only, no Python loop over envs,
-players, options or predicates.
+envs at reset); evaluated every step for all envs and players in compiled kernels (``worlds.kernels``), no
+Python loop over envs, players, options or predicates.
 
 Entity indexing (per env)
 -------------------------
@@ -51,6 +51,7 @@ from typing import Sequence
 
 import numpy as np
 
+from worlds import kernels
 from worlds.game import ENTITY_KINDS, MAX_OPTIONS, MAX_PREDICATES, RELATIONS, Entity, TaskSpec, object_slot
 from worlds.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, WorldSpec
 
@@ -212,30 +213,11 @@ def predicate_truth(tables: GoalTables, state: EntityState, near_distance: float
     E = tables.relation.shape[0]
     if state.pos.shape != (E, N_ENTITIES, 3):
         raise ValueError(f"state.pos has shape {state.pos.shape}, expected {(E, N_ENTITIES, 3)}")
-    shape = tables.relation.shape
-    # flat indices into the [E * N] / [E * P] / [E * P * N] views of the state (np.take on flat arrays is far
-    # faster than take_along_axis)
-    env = np.arange(E, dtype=np.intp)[:, None]
-    b_floor = tables.b_floor.reshape(E, -1)
-    b_raw = tables.b_index.reshape(E, -1).astype(np.intp)
-    b = np.where(b_floor, 0, b_raw)  # entity row of b (a dummy 0 for floors)
-    a = tables.a_index.reshape(E, -1).astype(np.intp)
-    ap = np.minimum(a, MAX_PLAYERS - 1)  # player row of a (only meaningful for hold/see)
-    ia, ib = a + env * N_ENTITIES, b + env * N_ENTITIES
-    rel = tables.relation.reshape(E, -1)
-
-    pos = state.pos.reshape(E * N_ENTITIES, 3)
-    diff = pos.take(ia, axis=0) - pos.take(ib, axis=0)
-    near = np.einsum("emi,emi->em", diff, diff) < near_distance * near_distance
-    on_floor = state.grounded.reshape(-1).take(ia) & (state.floor_colour.reshape(-1).take(ia) == b_raw)
-    on = np.where(b_floor, on_floor, state.support.reshape(-1).take(ia) == b)
-    hold = state.held.reshape(-1).take(ap + env * MAX_PLAYERS) == b - MAX_PLAYERS
-    see = state.seen.reshape(-1).take((ap + env * MAX_PLAYERS) * N_ENTITIES + b)
-    base = np.where(rel == 0, near, np.where(rel == 1, on, np.where(rel == 2, hold, see)))
-    active_flat = state.active.reshape(-1)
-    active = active_flat.take(ia) & (b_floor | active_flat.take(ib))
-    truth = ((base & active) ^ tables.negated.reshape(E, -1)) & tables.valid.reshape(E, -1)
-    return truth.reshape(shape)
+    return kernels.predicate_truth(
+        tables.relation, tables.negated, tables.a_index, tables.b_index, tables.b_floor, tables.valid,
+        np.asarray(state.pos, dtype=np.float32), state.floor_colour, state.grounded, state.held, state.seen,
+        state.support, state.active, np.float32(near_distance * near_distance), MAX_PLAYERS,
+    )  # fmt: skip
 
 
 def goal_potential(tables: GoalTables, state: EntityState, near_distance: float = DEFAULT_NEAR_DISTANCE) -> np.ndarray:
@@ -248,20 +230,10 @@ def goal_potential(tables: GoalTables, state: EntityState, near_distance: float 
     distance the goal asks to close, and a trainer may add it to the goal reward without changing which
     policies are optimal.
     """
-    E = tables.relation.shape[0]
-    env = np.arange(E, dtype=np.intp)[:, None]
-    b = np.where(tables.b_floor.reshape(E, -1), 0, tables.b_index.reshape(E, -1)).astype(np.intp)
-    a = tables.a_index.reshape(E, -1).astype(np.intp)
-    pos = state.pos.reshape(E * N_ENTITIES, 3).astype(np.float64)
-    diff = pos.take(a + env * N_ENTITIES, axis=0) - pos.take(b + env * N_ENTITIES, axis=0)
-    gap = np.maximum(np.sqrt(np.einsum("emi,emi->em", diff, diff)) - near_distance, 0.0)
-    rel = tables.relation.reshape(E, -1)
-    counts = ((rel == 0) | (rel == 2)) & ~tables.b_floor.reshape(E, -1) & ~tables.negated.reshape(E, -1)
-    counts &= tables.valid.reshape(E, -1)
-    per_predicate = np.where(counts, -gap, 0.0).reshape(tables.relation.shape)
-    options = np.where(tables.option_valid, per_predicate.sum(-1), -np.inf)
-    best = options.max(-1)
-    return np.where(tables.player_valid & np.isfinite(best), best, 0.0).astype(np.float32)
+    return kernels.goal_potential(
+        tables.relation, tables.negated, tables.a_index, tables.b_index, tables.b_floor, tables.valid,
+        tables.option_valid, tables.player_valid, np.asarray(state.pos, dtype=np.float32), float(near_distance),
+    )  # fmt: skip
 
 
 def goal_target(tables: GoalTables) -> np.ndarray:
@@ -285,8 +257,7 @@ def goal_target(tables: GoalTables) -> np.ndarray:
 
 def goal_reward(tables: GoalTables, truth: np.ndarray) -> np.ndarray:
     """float32 [E, P]: 1 where some real option of the player's goal has all its real predicates true."""
-    options = np.all(truth | ~tables.valid, axis=-1) & tables.option_valid
-    return (np.any(options, axis=-1) & tables.player_valid).astype(np.float32)
+    return kernels.goal_reward(truth, tables.valid, tables.option_valid, tables.player_valid)
 
 
 def goal_tokens(tables: GoalTables) -> np.ndarray:

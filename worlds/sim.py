@@ -4,8 +4,9 @@ Why a batch: stepping one ``MjData`` per world costs a Python call (and the per-
 per world and step. ``mujoco.batch.Batch`` keeps every world's integration state as a row of one array, steps
 them all in C on a thread pool (bit-identical to ``mj_step`` at any thread count), and exposes the state and
 derived fields as [worlds, ...] arrays. So the avatar rules of ``worlds.avatar`` (velocity servos, jumps,
-grabs, falls, ground and hazard flags) run here as array maths over [worlds, players], and the ray camera is
-one batched ray cast; no Python loop over worlds or players is left in a step.
+grabs, falls, ground and hazard flags) run here over [worlds, players] arrays in compiled kernels
+(``worlds.kernels``), and the ray camera is one batched ray cast; no Python loop over worlds or players is left
+in a step.
 
 Each world still has its own ``MjModel`` copy of the template (``set_models``): a reset to a new world rewrites
 that copy in place (``WorldTemplate.load``) and the batch reads it live.
@@ -13,7 +14,9 @@ that copy in place (``WorldTemplate.load``) and the batch reads it live.
 Contacts are not readable from a batch, so each avatar carries a contact sensor (``worlds.template``: its
 capsule's deepest contacts, position and normal). A contact supports the avatar under the same rule as
 ``avatar.step`` (below the bottom of the capsule's cylinder, normal within ~45 degrees of vertical); what it
-stands on, for the hazard flag, is the first geom a short ray finds straight down from the contact point. The
+stands on, for the hazard flag, is the first geom a ray finds straight down from the contact point. Those probe
+rays ride in the same batched cast as the players' ray cameras: one cast per step (a cast's fixed cost, about
+0.1 ms a world, is several times that of the probes' rays). The
 test ``tests/test_sim.py`` checks this path against ``avatar.step`` world by world, flags and state.
 """
 
@@ -24,6 +27,8 @@ import mujoco.batch
 import numpy as np
 
 from worlds import avatar as av
+from worlds import kernels
+from worlds.observations import RayCameraConfig
 from worlds.template import CONTACT_SENSOR_FIELDS, CONTACT_SENSOR_SLOTS, LoadedWorld, WorldTemplate
 
 #: The integration state each batch row holds (``get_state``/``set_state`` rows).
@@ -38,9 +43,11 @@ class WorldBatch:
     """``num_worlds`` copies of a template's model stepped together; state and flags as [worlds, players] arrays.
 
     ``threads`` is the batch's thread pool size (1: the caller's thread only), for the physics and the rays.
+    ``camera`` is every player's ray camera: its hits are kept current in ``ray_geom``/``ray_dist``.
     """
 
-    def __init__(self, template: WorldTemplate, num_worlds: int, threads: int = 1) -> None:
+    def __init__(self, template: WorldTemplate, num_worlds: int, threads: int = 1,
+                 camera: RayCameraConfig = RayCameraConfig()) -> None:  # fmt: skip
         t = self.template = template
         E, P = num_worlds, t.capacity.players
         self.num_worlds = E
@@ -58,7 +65,18 @@ class WorldBatch:
         self._avatar_z = np.arange(qsl.start, qsl.stop)[2::4]
         self._avatar_yaw = np.arange(qsl.start, qsl.stop)[3::4]
         self._jump_qvel = t.avatar_qvel_slice.start + 2 + 4 * np.arange(P)
-        self._bad_warnings = av._BAD_WARNINGS
+        self._bad_warnings = np.asarray(av._BAD_WARNINGS, dtype=np.int64)
+        self.grab_eq = np.asarray(t.grab_eq, dtype=np.int64)
+        self._sensor_cols = np.ascontiguousarray(t.contact_sensor_cols, dtype=np.int64)
+        self._all = np.arange(E)
+        self._exclude: dict[tuple[int, int], np.ndarray] = {}  # (worlds, probe slots) -> body each ray ignores
+        self.camera_dirs = camera.local_directions()
+        self.camera_lift = camera.height - t.physics.avatar_half_height
+        self.camera_range = camera.max_distance
+        #: [E, P, R] geom id each camera ray of each player hit (-1: nothing within range, or inactive player).
+        self.ray_geom = np.full((E, P, len(self.camera_dirs)), -1, dtype=np.int32)
+        #: [E, P, R] distance of each camera ray's hit (-1 where ``ray_geom`` is -1).
+        self.ray_dist = np.full((E, P, len(self.camera_dirs)), -1.0)
         #: [E, P] each avatar stands on something (what the last step or load found); a jump needs it.
         self.grounded = np.zeros((E, P), dtype=bool)
         #: [E, P] the player exists in the loaded world.
@@ -90,118 +108,85 @@ class WorldBatch:
         return loaded
 
     def _refresh(self, env_ids: np.ndarray) -> None:
-        """Derived fields and the grounded flags of ``env_ids`` from their state rows (after a load or restore)."""
+        """Derived fields, grounded flags and camera hits of ``env_ids`` from their state rows (after a load or
+        restore)."""
         self.sim.forward(env_ids)
-        grounded, _ = self._support_flags(env_ids, hazards=False)
+        _, grounded, _ = self._support(env_ids)
         self.grounded[env_ids] = grounded
-        for e in env_ids.tolist():
-            self._datas.pop(e, None)
+        self._cast(env_ids, np.zeros((len(env_ids), 0, 3)))
+        self._datas.clear()
 
     # ------------------------------------------------------------------------------------------- step
     def step(self, controls: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One control period of every world: ``controls`` [E, P, 5] in [-1, 1] (validated by the caller) become
         servo targets, jumps, grabs and releases, then ``substeps`` physics steps run in C.
 
-        Returns (on_hazard [E, P], fell [E, P], unstable [E]); ``grounded`` is updated in place. The same rules
-        as ``avatar.step`` world by world (see the module docstring)."""
+        Returns (on_hazard [E, P], fell [E, P], unstable [E]); ``grounded``, ``ray_geom`` and ``ray_dist`` are
+        updated in place. The same rules as ``avatar.step`` world by world (see the module docstring). One ray cast
+        serves the cameras and the hazard probes."""
         t, ph = self.template, self.template.physics
-        E, P = self.num_worlds, t.capacity.players
-        active = self.player_active
-        a = np.where(active[..., None], controls, 0.0)
-        self.ctrl[:, t.avatar_ctrl_slice] = av.servo_targets(ph, self.qpos[:, self._avatar_yaw], a).reshape(E, 3 * P)
-
-        jump = active & (a[..., av.A_JUMP] > 0.5) & self.grounded
-        if jump.any():
-            vz = self.qvel[:, self._jump_qvel]
-            self.qvel[:, self._jump_qvel] = np.where(jump, ph.jump_velocity, vz)
-        want = active & (a[..., av.A_GRAB] > 0.5)
-        holding = self.eq_active[:, t.grab_eq] > 0.5
-        release = holding & ~want
-        if release.any():
-            self.eq_active[:, t.grab_eq] = np.where(release, 0.0, self.eq_active[:, t.grab_eq])
-        take = want & ~holding
+        take = kernels.apply_controls(controls, self.player_active, self.grounded, self.qpos, self.qvel, self.ctrl,
+                                      self.eq_active, self._avatar_yaw, t.avatar_ctrl_slice.start, self._jump_qvel,
+                                      self.grab_eq, ph.max_speed, ph.max_turn_rate, ph.jump_velocity)  # fmt: skip
         if take.any():
             self._grab(take)
 
         self.sim.step(nstep=ph.substeps)
-        for e in list(self._datas):
-            del self._datas[e]
+        self._datas.clear()
 
-        all_envs = np.arange(E)
-        grounded, hazard = self._support_flags(all_envs, hazards=True)
+        support, grounded, probes = self._support(self._all)
         self.grounded[:] = grounded
-        fell = self._falls(grounded)
-        number = self.sim.warning[:, self._bad_warnings, 1]
-        unstable = (number > 0).any(1) | ~np.isfinite(self.qpos).all(1) | ~np.isfinite(self.qvel).all(1)
+        geom = self._cast(self._all, probes)
+        hazard = kernels.probe_hazards(geom, self.ray_geom.shape[1] * self.ray_geom.shape[2], self.geom_hazard, support)
+        fell = kernels.update_falls(self.qpos, self.userdata, self._avatar_z, self.player_active, grounded,
+                                    ph.fall_threshold, ph.floor_depth)  # fmt: skip
+        unstable = kernels.unstable_worlds(self.sim.warning, self._bad_warnings, self.qpos, self.qvel)
         return hazard, fell, unstable
 
-    def _falls(self, grounded: np.ndarray) -> np.ndarray:
-        """``avatar.update_falls`` for every world and player: True once per fall, on the step an avatar has
-        dropped more than ``fall_threshold`` below the height it last stood at."""
-        ph = self.template.physics
-        E, P = grounded.shape
-        z = self.qpos[:, self._avatar_z]
-        ud = self.userdata.reshape(E, P, 2).copy()  # [height last stood at, fall reported]
-        stood, reported = ud[..., 0], ud[..., 1]
-        fell = self.player_active & (reported < 0.5) & ((stood - z > ph.fall_threshold) | (z < -ph.floor_depth))
-        reported[fell] = 1.0
-        stood[grounded] = z[grounded]
-        reported[grounded] = 0.0
-        self.userdata[:] = ud.reshape(E, 2 * P)
-        return fell
+    def _support(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(support [n, P, slots], grounded [n, P], probe origins [n, P * slots, 3]) of ``env_ids`` from the
+        avatars' contact sensors: a slot supports its avatar when it holds a contact below the bottom of the
+        capsule's cylinder whose normal is near vertical (``avatar.SUPPORT_NORMAL_Z``); its probe ray, from just
+        above the contact straight down and ignoring the avatar, names the geom stood on (for the hazard flag)."""
+        return kernels.support_contacts(
+            self.sensordata, self._sensor_cols, self.qpos, self._avatar_z, env_ids,
+            self.template.physics.avatar_half_length, av.SUPPORT_NORMAL_Z, _PROBE_LIFT, CONTACT_SENSOR_SLOTS,
+            CONTACT_SENSOR_FIELDS,
+        )  # fmt: skip
 
-    def _support_flags(self, env_ids: np.ndarray, hazards: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(grounded, on_hazard) [n, P] of ``env_ids`` from the avatars' contact sensors.
-
-        A sensor slot supports its avatar when it holds a contact below the bottom of the capsule's cylinder
-        whose normal is near vertical (``avatar.SUPPORT_NORMAL_Z``). For the hazard flag, a probe ray from just
-        above each supporting contact straight down (ignoring the avatar itself) names the geom stood on."""
+    def _cast(self, env_ids: np.ndarray, probes: np.ndarray) -> np.ndarray:
+        """One batched ray cast in the worlds ``env_ids``: every player's camera (hits written to ``ray_geom`` /
+        ``ray_dist``), then the probe rays ``probes`` [n, S, 3] straight down. Returns the geom ids [n, P * R + S]
+        (-1: miss); a player's rays, and its probes, ignore its own body."""
         t = self.template
-        n, P, K, F = len(env_ids), t.capacity.players, CONTACT_SENSOR_SLOTS, CONTACT_SENSOR_FIELDS
-        slots = self.sensordata[env_ids][:, t.contact_sensor_cols].reshape(n, P, K, F)
-        foot = self.qpos[env_ids][:, self._avatar_z] - t.physics.avatar_half_length
-        support = (slots[..., 0] > 0) & (slots[..., 3] < foot[..., None]) & (np.abs(slots[..., 6]) > av.SUPPORT_NORMAL_Z)
-        grounded = support.any(-1)
-        hazard = np.zeros((n, P), dtype=bool)
-        if not hazards:
-            return grounded, hazard
-        # only worlds with a hazard geom and a supported avatar need probing
-        probe = np.flatnonzero(grounded.any(1) & self.geom_hazard[env_ids].any(1))
-        if len(probe) == 0:
-            return grounded, hazard
-        origin = slots[probe][..., 1:4].reshape(len(probe), P * K, 3).copy()
-        origin[..., 2] += _PROBE_LIFT
-        exclude = np.broadcast_to(t.avatar_body[:, None], (len(probe), P, K)).reshape(len(probe), P * K)
-        _, geom = self.sim.ray(origin, np.array([0.0, 0.0, -1.0]), RAY_GEOMGROUP, True, exclude, ids=env_ids[probe])
-        geom = geom.reshape(len(probe), P, K)
-        on_hazard = np.take_along_axis(self.geom_hazard[env_ids[probe]], np.maximum(geom, 0).reshape(len(probe), -1), 1)
-        on_hazard = on_hazard.reshape(len(probe), P, K) & (geom >= 0) & support[probe]
-        hazard[probe] = on_hazard.any(-1)
-        return grounded, hazard
+        P = t.capacity.players
+        pnt, vec = kernels.sensor_rays(self.qpos, t.avatar_qpos_slice.start, P, env_ids, self.camera_dirs,
+                                       self.camera_lift, probes)  # fmt: skip
+        ids = None if len(env_ids) == self.num_worlds else env_ids  # all worlds: skips the batch's id checks
+        dist, geom = self.sim.ray(pnt, vec, RAY_GEOMGROUP, True, self._ray_exclude(len(env_ids), probes.shape[1] // P),
+                                  ids=ids)  # fmt: skip
+        kernels.camera_hits(dist, geom, env_ids, self.player_active, self.camera_range, self.ray_geom, self.ray_dist)
+        return geom
+
+    def _ray_exclude(self, worlds: int, slots: int) -> np.ndarray:
+        """[worlds, P * R + P * slots] int32: the body each ray of ``_cast`` ignores (its player's own)."""
+        key = (worlds, slots)
+        if key not in self._exclude:
+            t = self.template
+            R = len(self.camera_dirs)
+            bodies = np.concatenate([np.repeat(t.avatar_body, R), np.repeat(t.avatar_body, slots)])
+            self._exclude[key] = np.ascontiguousarray(np.broadcast_to(bodies, (worlds, len(bodies))), dtype=np.int32)
+        return self._exclude[key]
 
     def _grab(self, take: np.ndarray) -> None:
         """Weld each player of ``take`` [E, P] to its nearest free movable object within ``grab_reach``, at the
         current relative pose (``avatar._grab`` for every world at once; the welds themselves are written per
-        grab, since each is a model edit)."""
-        t, ph = self.template, self.template.physics
-        bodies = t.obj_body
-        obj = self.xpos[:, bodies]  # [E, O, 3]
-        me = self.xpos[:, t.avatar_body]  # [E, P, 3]
-        dist = np.linalg.norm(obj[:, None] - me[:, :, None], axis=-1)  # [E, P, O]
-        free = self.object_movable.copy()
-        held = self.eq_active[:, t.grab_eq] > 0.5  # [E, P]
-        held_slot = t.body_object[self.grab_body]
-        e_idx, p_idx = np.nonzero(held)
-        free[e_idx, held_slot[e_idx, p_idx]] = False  # objects already held by someone are not free
-        reach = take[..., None] & free[:, None, :] & (dist <= ph.grab_reach)
-        dist = np.where(reach, dist, np.inf)
-        for e in np.flatnonzero(reach.any((1, 2))).tolist():  # worlds where some grab succeeds: rare
-            for p in np.flatnonzero(take[e]).tolist():  # players in ascending order, as avatar._grab
-                k = int(np.argmin(dist[e, p]))
-                if not np.isfinite(dist[e, p, k]):
-                    continue
-                dist[e, :, k] = np.inf  # one holder per object
-                self._weld(e, p, int(bodies[k]))
+        grab that succeeds, since each is a model edit)."""
+        t = self.template
+        grabs = kernels.choose_grabs(take, self.xpos, t.obj_body, t.avatar_body, self.object_movable, self.eq_active,
+                                     self.grab_eq, self.grab_body, t.body_object, t.physics.grab_reach)  # fmt: skip
+        for e, p, body in grabs.tolist():  # each weld is a model edit of that world
+            self._weld(e, p, body)
 
     def _weld(self, e: int, p: int, body: int) -> None:
         """Turn on player ``p``'s grab weld to ``body`` in world ``e`` at their current relative pose."""
@@ -214,29 +199,7 @@ class WorldBatch:
         self.eq_active[e, eq] = 1.0
         self.grab_body[e, p] = body
 
-    # ------------------------------------------------------------------------------------------- rays
-    def cast_rays(
-        self, origins: np.ndarray, directions: np.ndarray, max_distance: float, env_ids: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The ray cameras of every player of ``env_ids`` in one batched cast: ``origins`` [n, P, 3],
-        ``directions`` [n, P, R, 3]. Returns (geom id [n, P, R] int32, distance [n, P, R]); -1 for a miss, for a
-        hit beyond ``max_distance`` and for every ray of an inactive player. A player's rays ignore its body."""
-        t = self.template
-        n, P, R, _ = directions.shape
-        pnt = np.broadcast_to(origins[:, :, None, :], (n, P, R, 3)).reshape(n, P * R, 3)
-        exclude = np.broadcast_to(t.avatar_body[None, :, None], (n, P, R)).reshape(n, P * R)
-        dist, geom = self.sim.ray(pnt, directions.reshape(n, P * R, 3), RAY_GEOMGROUP, True, exclude, ids=env_ids)
-        dist, geom = dist.reshape(n, P, R), geom.reshape(n, P, R)
-        miss = (geom < 0) | (dist > max_distance) | ~self.player_active[env_ids][..., None]
-        return np.where(miss, -1, geom).astype(np.int32), np.where(miss, -1.0, dist)
-
     # ------------------------------------------------------------------------------------------- state
-    def avatar_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(qpos [E, P, 4], qvel [E, P, 4]) of every avatar: x, y, z, yaw and their rates."""
-        t = self.template
-        E, P = self.num_worlds, t.capacity.players
-        return self.qpos[:, t.avatar_qpos_slice].reshape(E, P, 4), self.qvel[:, t.avatar_qvel_slice].reshape(E, P, 4)
-
     def held(self) -> np.ndarray:
         """[E, P] object slot each player holds, -1 for none."""
         on = self.eq_active[:, self.template.grab_eq] > 0.5
