@@ -30,7 +30,7 @@ RLLIB_VENV := .venv-rllib
 $(RLLIB_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(RLLIB_VENV)
 	$(RLLIB_VENV)/bin/pip install -q --upgrade pip
-	$(RLLIB_VENV)/bin/pip install -q "ray[rllib]==2.60.0" "torch==2.13.0" "mujoco==4.0.0" "jax[cpu]==0.10.2" \
+	$(RLLIB_VENV)/bin/pip install -q "ray[rllib]==2.60.0" "torch==2.13.0" "mujoco==4.0.0" "numba==0.68.1" "jax[cpu]==0.10.2" \
 		"flax==0.12.8" "optax==0.2.8" "orbax-checkpoint==0.12.8" "pettingzoo==1.27.0" tyro tqdm tensorboardX matplotlib pillow
 	$(RLLIB_VENV)/bin/pip install -q --no-deps -e .
 	touch $(RLLIB_VENV)/.installed
