@@ -35,10 +35,7 @@ from worlds.observations import RayCameraConfig, player_observation_space, ray_f
 from worlds.predicates import (
     EntityState,
     GoalTables,
-    goal_potential,
-    goal_reward,
     goal_target,
-    predicate_truth,
     write_goal_tables,
 )
 from worlds.sim import WorldBatch
@@ -201,7 +198,7 @@ class BatchEnv:
 
         self._batch = _Batch(
             avatar_pos=np.zeros((E, P, 3)), avatar_yaw=np.zeros((E, P)), avatar_vel=np.zeros((E, P, 4)),
-            grounded=np.zeros((E, P), dtype=bool), object_pos=np.zeros((E, O, 3)),
+            grounded=self.world.grounded, object_pos=np.zeros((E, O, 3)),
             object_quat=np.tile(np.array([1.0, 0, 0, 0]), (E, O, 1)), held=np.full((E, P), -1, dtype=np.int64),
             ray_geom=self.world.ray_geom, ray_dist=self.world.ray_dist,  # kept current by the world
         )  # fmt: skip
@@ -276,9 +273,8 @@ class BatchEnv:
         self._gather(self._all_envs)
         self._step_count += 1
 
-        entities = self.entity_state()
-        truth = predicate_truth(self.tables, entities, self.config.near_distance)
-        reward = goal_reward(self.tables, truth)[:, :P]
+        truth, reward, potential, _ = self._evaluate_goals()
+        reward = reward[:, :P]
         unsafe = (hazard | fell) & self._player_active
         reward = np.where(unstable[:, None], 0.0, reward).astype(np.float32)
         self._episode_return += reward
@@ -294,7 +290,7 @@ class BatchEnv:
             "active": self._player_active.copy(),
             "poses": self.poses(),  # after this step, before any auto-reset (what recordings store)
             # shaping potential of the state reached (before any auto-reset); see goal_potential
-            "potential": goal_potential(self.tables, entities, self.config.near_distance)[:, :P],
+            "potential": potential[:, :P],
         }
         done = np.flatnonzero(terminated | truncated)
         if len(done):
@@ -327,7 +323,7 @@ class BatchEnv:
         if self.config.action_type == "discrete":
             if not np.issubdtype(a.dtype, np.integer):
                 raise ValueError(f"actions: discrete actions must be integers, got dtype {a.dtype}")
-            controls, bad = kernels.discrete_controls(a, DISCRETE_NVEC)
+            controls, bad = kernels.physics.discrete_controls(a, DISCRETE_NVEC)
             if bad >= 0:
                 e, p, k = np.unravel_index(bad, a.shape)
                 raise ValueError(
@@ -336,7 +332,7 @@ class BatchEnv:
             return controls
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"actions: continuous actions must be floats, got dtype {a.dtype}")
-        controls, bad = kernels.continuous_controls(a)
+        controls, bad = kernels.physics.continuous_controls(a)
         if bad >= 0:
             e, p, k = np.unravel_index(bad, a.shape)
             what = "is not finite" if not np.isfinite(a[e, p, k]) else "is outside [-1, 1]"
@@ -345,19 +341,19 @@ class BatchEnv:
 
     # ------------------------------------------------------------------------------------------- state
     def _gather(self, env_ids: np.ndarray) -> None:
-        """Read poses and holds of ``env_ids`` from the physics batch into the batch arrays (the camera's hits
-        are the world's own arrays, kept current by its step and loads)."""
+        """Read poses and holds of ``env_ids`` from the physics batch into the batch arrays (grounded flags and
+        the camera's hits are the world's own arrays, kept current by its step and loads)."""
         t, b, w = self.template, self._batch, self.world
-        kernels.gather_state(
-            w.qpos, w.qvel, t.avatar_qpos_slice.start, t.avatar_qvel_slice.start, w.grounded, w.xpos, w.xquat,
-            t.obj_body, t.fixed_body, self._object_fixed, w.eq_active, w.grab_eq, w.grab_body, t.body_object, env_ids,
-            b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.object_pos, b.object_quat, b.held,
+        kernels.physics.gather_state(
+            w.qpos, w.qvel, t.avatar_qpos_slice.start, t.avatar_qvel_slice.start, w.xpos, w.xquat, t.obj_body,
+            t.fixed_body, self._object_fixed, w.eq_active, w.grab_eq, w.grab_body, t.body_object, env_ids,
+            b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.object_pos, b.object_quat, b.held,
         )  # fmt: skip
 
     def goal_potential(self) -> np.ndarray:
         """float32 [E, P]: each player's shaping potential in the current state (``worlds.predicates.
         goal_potential``): after an auto-reset, that of the new episode's first state."""
-        return goal_potential(self.tables, self.entity_state(), self.config.near_distance)[:, : self.num_players]
+        return self._evaluate_goals()[2][:, : self.num_players]
 
     def goal_direction(self) -> np.ndarray:
         """float32 [E, P, 3]: unit (forward, left) direction from each player to the entity its goal asks it to
@@ -378,22 +374,30 @@ class BatchEnv:
 
     def entity_state(self) -> EntityState:
         """Every env's entities as the predicate module wants them (rows: players, then object slots)."""
-        b, ph = self._batch, self.config.physics
+        return self._evaluate_goals()[3]
+
+    def _evaluate_goals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, EntityState]:
+        """(truth [E, MAX_PLAYERS, O, K], reward [E, MAX_PLAYERS], potential [E, MAX_PLAYERS], entity state) of
+        the current state, in one kernel call (``worlds.predicates`` says what each means)."""
+        b, ph, g = self._batch, self.config.physics, self.tables
         state = EntityState.empty(self.num_envs)
-        kernels.entity_state(
-            b.avatar_pos, b.object_pos, b.held, b.ray_geom, self.tables.entity_present, self._object_bottom,
-            self._tile_top, self._tile_colour, self._grid, self._see_mask, self._geom_entity, ws.MAX_PLAYERS,
-            ph.avatar_half_height, ph.tile_size, ph.object_half_size, _SUPPORT_SLACK,
+        near = self.config.near_distance
+        truth, reward, potential = kernels.perception.evaluate_goals(
+            b.avatar_pos, b.object_pos, b.held, b.ray_geom, g.entity_present, self._object_bottom, self._tile_top,
+            self._tile_colour, self._grid, self._see_mask, self._geom_entity, ws.MAX_PLAYERS, ph.avatar_half_height,
+            ph.tile_size, ph.object_half_size, _SUPPORT_SLACK,
+            g.relation, g.negated, g.a_index, g.b_index, g.b_floor, g.valid, g.option_valid, g.player_valid,
+            np.float32(near * near), float(near),
             state.pos, state.floor_colour, state.grounded, state.held, state.seen, state.support, state.active,
         )  # fmt: skip
-        return state
+        return truth, reward, potential, state
 
     def _observation(self) -> dict[str, np.ndarray]:
         """Observations of every env and player: a dict of [E, P, ...] arrays."""
         b, cam, ph = self._batch, self.config.camera, self.config.physics
         rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance,
                             self._ray_dirs_local, self._player_active)  # fmt: skip
-        proprio = kernels.proprioception(b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.held, self._step_count,
+        proprio = kernels.perception.proprioception(b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.held, self._step_count,
                                          self._player_active, self.config.max_steps, ph.max_speed, ph.jump_velocity,
                                          ph.max_turn_rate, ph.avatar_half_height, ph.level_height)  # fmt: skip
         obs = {"rays": rays, "proprio": proprio, "goal": self.tables.tokens[:, : self.num_players].copy()}

@@ -9,7 +9,7 @@ category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its
 player's frame (so a network that treats rays as a set of tokens knows where each one looks). Hazard tiles look
 like any floor of their colour: agents are never told where hazards are.
 
-Labelling the hits is a compiled kernel (``worlds.kernels.ray_features``) over per-env tables (geom ->
+Labelling the hits is a compiled kernel (``worlds.kernels.perception.ray_features``) over per-env tables (geom ->
 category/colour/shape).
 """
 
@@ -141,5 +141,5 @@ def ray_features(
     ``dist`` are [E, P, R] with -1 for a miss; ``local_directions`` [R, 3] are the camera's ray directions;
     an inactive player (``active`` [E, P] false) sees all zeros.
     """
-    return kernels.ray_features(geomid, dist, geom_category, geom_colour, geom_shape, max_distance, local_directions,
+    return kernels.perception.ray_features(geomid, dist, geom_category, geom_colour, geom_shape, max_distance, local_directions,
                                 active, N_CATEGORIES, N_COLOURS, RAY_FEATURES)  # fmt: skip

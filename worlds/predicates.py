@@ -213,7 +213,7 @@ def predicate_truth(tables: GoalTables, state: EntityState, near_distance: float
     E = tables.relation.shape[0]
     if state.pos.shape != (E, N_ENTITIES, 3):
         raise ValueError(f"state.pos has shape {state.pos.shape}, expected {(E, N_ENTITIES, 3)}")
-    return kernels.predicate_truth(
+    return kernels.perception.predicate_truth(
         tables.relation, tables.negated, tables.a_index, tables.b_index, tables.b_floor, tables.valid,
         np.asarray(state.pos, dtype=np.float32), state.floor_colour, state.grounded, state.held, state.seen,
         state.support, state.active, np.float32(near_distance * near_distance), MAX_PLAYERS,
@@ -230,7 +230,7 @@ def goal_potential(tables: GoalTables, state: EntityState, near_distance: float 
     distance the goal asks to close, and a trainer may add it to the goal reward without changing which
     policies are optimal.
     """
-    return kernels.goal_potential(
+    return kernels.perception.goal_potential(
         tables.relation, tables.negated, tables.a_index, tables.b_index, tables.b_floor, tables.valid,
         tables.option_valid, tables.player_valid, np.asarray(state.pos, dtype=np.float32), float(near_distance),
     )  # fmt: skip
@@ -257,7 +257,7 @@ def goal_target(tables: GoalTables) -> np.ndarray:
 
 def goal_reward(tables: GoalTables, truth: np.ndarray) -> np.ndarray:
     """float32 [E, P]: 1 where some real option of the player's goal has all its real predicates true."""
-    return kernels.goal_reward(truth, tables.valid, tables.option_valid, tables.player_valid)
+    return kernels.perception.goal_reward(truth, tables.valid, tables.option_valid, tables.player_valid)
 
 
 def goal_tokens(tables: GoalTables) -> np.ndarray:

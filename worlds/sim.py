@@ -125,7 +125,7 @@ class WorldBatch:
         updated in place. The same rules as ``avatar.step`` world by world (see the module docstring). One ray cast
         serves the cameras and the hazard probes."""
         t, ph = self.template, self.template.physics
-        take = kernels.apply_controls(controls, self.player_active, self.grounded, self.qpos, self.qvel, self.ctrl,
+        take = kernels.physics.apply_controls(controls, self.player_active, self.grounded, self.qpos, self.qvel, self.ctrl,
                                       self.eq_active, self._avatar_yaw, t.avatar_ctrl_slice.start, self._jump_qvel,
                                       self.grab_eq, ph.max_speed, ph.max_turn_rate, ph.jump_velocity)  # fmt: skip
         if take.any():
@@ -134,21 +134,24 @@ class WorldBatch:
         self.sim.step(nstep=ph.substeps)
         self._datas.clear()
 
-        support, grounded, probes = self._support(self._all)
-        self.grounded[:] = grounded
-        geom = self._cast(self._all, probes)
-        hazard = kernels.probe_hazards(geom, self.ray_geom.shape[1] * self.ray_geom.shape[2], self.geom_hazard, support)
-        fell = kernels.update_falls(self.qpos, self.userdata, self._avatar_z, self.player_active, grounded,
-                                    ph.fall_threshold, ph.floor_depth)  # fmt: skip
-        unstable = kernels.unstable_worlds(self.sim.warning, self._bad_warnings, self.qpos, self.qvel)
-        return hazard, fell, unstable
+        support, pnt, vec = kernels.physics.before_cast(
+            self.sensordata, self._sensor_cols, self.qpos, self._avatar_z, self._all, ph.avatar_half_length,
+            av.SUPPORT_NORMAL_Z, _PROBE_LIFT, CONTACT_SENSOR_SLOTS, CONTACT_SENSOR_FIELDS, t.avatar_qpos_slice.start,
+            self.camera_dirs, self.camera_lift, self.grounded,
+        )  # fmt: skip
+        dist, geom = self.sim.ray(pnt, vec, RAY_GEOMGROUP, True, self._ray_exclude(self.num_worlds, CONTACT_SENSOR_SLOTS))
+        return kernels.physics.after_cast(
+            dist, geom, self.player_active, self.camera_range, self.ray_geom, self.ray_dist, self.geom_hazard, support,
+            self.qpos, self.qvel, self.userdata, self._avatar_z, self.grounded, ph.fall_threshold, ph.floor_depth,
+            self.sim.warning, self._bad_warnings,
+        )  # fmt: skip
 
     def _support(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(support [n, P, slots], grounded [n, P], probe origins [n, P * slots, 3]) of ``env_ids`` from the
         avatars' contact sensors: a slot supports its avatar when it holds a contact below the bottom of the
         capsule's cylinder whose normal is near vertical (``avatar.SUPPORT_NORMAL_Z``); its probe ray, from just
         above the contact straight down and ignoring the avatar, names the geom stood on (for the hazard flag)."""
-        return kernels.support_contacts(
+        return kernels.physics.support_contacts(
             self.sensordata, self._sensor_cols, self.qpos, self._avatar_z, env_ids,
             self.template.physics.avatar_half_length, av.SUPPORT_NORMAL_Z, _PROBE_LIFT, CONTACT_SENSOR_SLOTS,
             CONTACT_SENSOR_FIELDS,
@@ -160,12 +163,12 @@ class WorldBatch:
         (-1: miss); a player's rays, and its probes, ignore its own body."""
         t = self.template
         P = t.capacity.players
-        pnt, vec = kernels.sensor_rays(self.qpos, t.avatar_qpos_slice.start, P, env_ids, self.camera_dirs,
+        pnt, vec = kernels.physics.sensor_rays(self.qpos, t.avatar_qpos_slice.start, P, env_ids, self.camera_dirs,
                                        self.camera_lift, probes)  # fmt: skip
         ids = None if len(env_ids) == self.num_worlds else env_ids  # all worlds: skips the batch's id checks
         dist, geom = self.sim.ray(pnt, vec, RAY_GEOMGROUP, True, self._ray_exclude(len(env_ids), probes.shape[1] // P),
                                   ids=ids)  # fmt: skip
-        kernels.camera_hits(dist, geom, env_ids, self.player_active, self.camera_range, self.ray_geom, self.ray_dist)
+        kernels.physics.camera_hits(dist, geom, env_ids, self.player_active, self.camera_range, self.ray_geom, self.ray_dist)
         return geom
 
     def _ray_exclude(self, worlds: int, slots: int) -> np.ndarray:
@@ -183,7 +186,7 @@ class WorldBatch:
         current relative pose (``avatar._grab`` for every world at once; the welds themselves are written per
         grab that succeeds, since each is a model edit)."""
         t = self.template
-        grabs = kernels.choose_grabs(take, self.xpos, t.obj_body, t.avatar_body, self.object_movable, self.eq_active,
+        grabs = kernels.physics.choose_grabs(take, self.xpos, t.obj_body, t.avatar_body, self.object_movable, self.eq_active,
                                      self.grab_eq, self.grab_body, t.body_object, t.physics.grab_reach)  # fmt: skip
         for e, p, body in grabs.tolist():  # each weld is a model edit of that world
             self._weld(e, p, body)
