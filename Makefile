@@ -36,7 +36,7 @@ $(RLLIB_VENV)/.installed: pyproject.toml
 	touch $(RLLIB_VENV)/.installed
 
 bench-rllib: $(RLLIB_VENV)/.installed
-	$(RLLIB_VENV)/bin/python bench/rllib.py
+	$(RLLIB_VENV)/bin/python bench/rllib.py --parallel
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -13,8 +13,10 @@ with goal success = the goal holds on the episode's last step (``agents.evaluate
 own evaluation env runner and reads success from the env's final info. Evaluation time is not counted as
 training time on either side.
 
-With ``--parallel`` the two sides run at the same time, each pinned to one core with one compute thread (the
-fair split of a 2-core machine); otherwise one after the other, each with the whole machine.
+With ``--parallel`` (what ``make bench-rllib`` runs) the two sides run at the same time, each pinned to one
+core with one compute thread (the fair split of a 2-core machine); otherwise one after the other, each with the
+whole machine. Run it on an otherwise idle machine: Ray starts its workers at niceness 15, so anything else
+running takes RLlib's env runner's core before it takes ours.
 
 Reported: agent-steps per second and their ratio (goal >= 3), held-out success along training (a plot), and
 when each side first reached RLlib's best held-out success (goal: openland sooner).
