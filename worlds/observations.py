@@ -1,8 +1,8 @@
 """What a player perceives: an egocentric semantic ray camera, proprioception and its goal as tokens.
 
 The ray camera casts rows of rays (a ring at knee height and a fan pitched down, so that the floor and low
-objects are hit) from each avatar, all players of all envs in one batched cast (``worlds.sim.WorldBatch.
-cast_rays``: ``mujoco.batch``'s ray cast, ``mj_ray`` per ray in C), filtered by geom group so parked slots and
+objects are hit) from each avatar, all players of all envs in one batched cast per step (``worlds.sim.
+WorldBatch``: ``mujoco.batch``'s ray cast, ``mj_ray`` per ray in C), filtered by geom group so parked slots and
 decor are never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the
 category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its colour (one-hot over
 ``spec.COLOURS``), for objects its shape (one-hot over ``spec.SHAPES``), and the ray's own direction in the
@@ -43,8 +43,8 @@ class RayCameraConfig:
 
     Knee height because objects are half a metre tall: the level row hits every object, avatar, wall and raised
     level at any distance (rays from eye height would pass over objects beyond a few metres), and a row pitched
-    down sees the floor (and its colour) in front of the player. One origin for all rows means one
-    ``mj_multiRay`` call per player, whose fixed cost is about that of a few dozen rays.
+    down sees the floor (and its colour) in front of the player. All rows share one origin; every ray of every
+    player of every env goes into the step's one batched cast (``worlds.sim.WorldBatch``).
 
     By default the level row looks all around (a lidar-like ring, as Unity ML-Agents' ray sensors and most
     ray-based navigation agents use) while the floor row looks ahead: a player always knows where the objects
