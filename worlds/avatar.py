@@ -205,7 +205,8 @@ def servo_targets(physics: PhysicsConfig, yaw: np.ndarray, actions: np.ndarray) 
     and the batched physics agree bit for bit."""
     yaw = np.asarray(yaw, dtype=np.float64)
     flat = np.ascontiguousarray(np.asarray(actions, dtype=np.float64).reshape(-1, ACTION_DIM))
-    out = kernels.physics.servo_targets(np.ascontiguousarray(yaw.reshape(-1)), flat, physics.max_speed, physics.max_turn_rate)
+    out = kernels.physics.servo_targets(np.ascontiguousarray(yaw.reshape(-1)), flat, physics.max_speed,
+                                        physics.max_turn_rate)  # fmt: skip
     return out.reshape(yaw.shape + (3,))
 
 

@@ -397,9 +397,11 @@ class BatchEnv:
         b, cam, ph = self._batch, self.config.camera, self.config.physics
         rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance,
                             self._ray_dirs_local, self._player_active)  # fmt: skip
-        proprio = kernels.perception.proprioception(b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.held, self._step_count,
-                                         self._player_active, self.config.max_steps, ph.max_speed, ph.jump_velocity,
-                                         ph.max_turn_rate, ph.avatar_half_height, ph.level_height)  # fmt: skip
+        proprio = kernels.perception.proprioception(
+            b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.held, self._step_count, self._player_active,
+            self.config.max_steps, ph.max_speed, ph.jump_velocity, ph.max_turn_rate, ph.avatar_half_height,
+            ph.level_height,
+        )  # fmt: skip
         obs = {"rays": rays, "proprio": proprio, "goal": self.tables.tokens[:, : self.num_players].copy()}
         if self._rgb is not None:
             heading = np.stack([np.cos(b.avatar_yaw), np.sin(b.avatar_yaw), np.zeros_like(b.avatar_yaw)], -1)

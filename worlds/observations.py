@@ -141,5 +141,7 @@ def ray_features(
     ``dist`` are [E, P, R] with -1 for a miss; ``local_directions`` [R, 3] are the camera's ray directions;
     an inactive player (``active`` [E, P] false) sees all zeros.
     """
-    return kernels.perception.ray_features(geomid, dist, geom_category, geom_colour, geom_shape, max_distance, local_directions,
-                                active, N_CATEGORIES, N_COLOURS, RAY_FEATURES)  # fmt: skip
+    return kernels.perception.ray_features(
+        geomid, dist, geom_category, geom_colour, geom_shape, max_distance, local_directions, active, N_CATEGORIES,
+        N_COLOURS, RAY_FEATURES,
+    )  # fmt: skip

@@ -113,7 +113,7 @@ class WorldBatch:
         self.sim.forward(env_ids)
         _, grounded, _ = self._support(env_ids)
         self.grounded[env_ids] = grounded
-        self._cast(env_ids, np.zeros((len(env_ids), 0, 3)))
+        self._cast_cameras(env_ids)
         self._datas.clear()
 
     # ------------------------------------------------------------------------------------------- step
@@ -125,9 +125,11 @@ class WorldBatch:
         updated in place. The same rules as ``avatar.step`` world by world (see the module docstring). One ray cast
         serves the cameras and the hazard probes."""
         t, ph = self.template, self.template.physics
-        take = kernels.physics.apply_controls(controls, self.player_active, self.grounded, self.qpos, self.qvel, self.ctrl,
-                                      self.eq_active, self._avatar_yaw, t.avatar_ctrl_slice.start, self._jump_qvel,
-                                      self.grab_eq, ph.max_speed, ph.max_turn_rate, ph.jump_velocity)  # fmt: skip
+        take = kernels.physics.apply_controls(
+            controls, self.player_active, self.grounded, self.qpos, self.qvel, self.ctrl, self.eq_active,
+            self._avatar_yaw, t.avatar_ctrl_slice.start, self._jump_qvel, self.grab_eq, ph.max_speed, ph.max_turn_rate,
+            ph.jump_velocity,
+        )  # fmt: skip
         if take.any():
             self._grab(take)
 
@@ -157,22 +159,20 @@ class WorldBatch:
             CONTACT_SENSOR_FIELDS,
         )  # fmt: skip
 
-    def _cast(self, env_ids: np.ndarray, probes: np.ndarray) -> np.ndarray:
-        """One batched ray cast in the worlds ``env_ids``: every player's camera (hits written to ``ray_geom`` /
-        ``ray_dist``), then the probe rays ``probes`` [n, S, 3] straight down. Returns the geom ids [n, P * R + S]
-        (-1: miss); a player's rays, and its probes, ignore its own body."""
-        t = self.template
-        P = t.capacity.players
-        pnt, vec = kernels.physics.sensor_rays(self.qpos, t.avatar_qpos_slice.start, P, env_ids, self.camera_dirs,
-                                       self.camera_lift, probes)  # fmt: skip
+    def _cast_cameras(self, env_ids: np.ndarray) -> None:
+        """Every player's camera in the worlds ``env_ids`` in one batched cast (no probes: a load or restore needs
+        no hazard flag), hits written to ``ray_geom``/``ray_dist``; a player's rays ignore its own body."""
+        no_probes = np.zeros((len(env_ids), 0, 3))
+        pnt, vec = kernels.physics.sensor_rays(self.qpos, self.template.avatar_qpos_slice.start,
+                                               self.template.capacity.players, env_ids, self.camera_dirs,
+                                               self.camera_lift, no_probes)  # fmt: skip
         ids = None if len(env_ids) == self.num_worlds else env_ids  # all worlds: skips the batch's id checks
-        dist, geom = self.sim.ray(pnt, vec, RAY_GEOMGROUP, True, self._ray_exclude(len(env_ids), probes.shape[1] // P),
-                                  ids=ids)  # fmt: skip
+        dist, geom = self.sim.ray(pnt, vec, RAY_GEOMGROUP, True, self._ray_exclude(len(env_ids), 0), ids=ids)
         kernels.physics.camera_hits(dist, geom, env_ids, self.player_active, self.camera_range, self.ray_geom, self.ray_dist)
-        return geom
 
     def _ray_exclude(self, worlds: int, slots: int) -> np.ndarray:
-        """[worlds, P * R + P * slots] int32: the body each ray of ``_cast`` ignores (its player's own)."""
+        """[worlds, P * R + P * slots] int32: the body each ray of a cast ignores (its player's own): the
+        cameras' rays, then ``slots`` probes per player."""
         key = (worlds, slots)
         if key not in self._exclude:
             t = self.template
