@@ -201,8 +201,8 @@ def unstable(data: mujoco.MjData) -> bool:
 def servo_targets(physics: PhysicsConfig, yaw: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """[..., 3] velocity-servo targets (world x, world y, yaw rate) from [..., 5] actions in [-1, 1] and the
     avatars' headings [...]: forward and strafe are in the avatar's own frame, and diagonal walking is not
-    faster. The same compiled function (``kernels.physics.servo_target``) serves ``worlds.sim.WorldBatch``, so the one-world
-    and the batched physics agree bit for bit."""
+    faster. The same compiled function (``kernels.physics.servo_target``) serves ``worlds.sim.WorldBatch``, so
+    the one-world and the batched physics agree bit for bit."""
     yaw = np.asarray(yaw, dtype=np.float64)
     flat = np.ascontiguousarray(np.asarray(actions, dtype=np.float64).reshape(-1, ACTION_DIM))
     out = kernels.physics.servo_targets(np.ascontiguousarray(yaw.reshape(-1)), flat, physics.max_speed,

@@ -176,7 +176,6 @@ class BatchEnv:
         slots = np.broadcast_to(np.arange(O)[:, None], t.obj_geoms.shape)
         self._geom_entity[t.obj_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
         self._geom_entity[t.fixed_geoms.ravel()] = ws.MAX_PLAYERS + slots.ravel()
-        self._ray_dirs_local = config.camera.local_directions()
         self._see_mask = config.camera.see_mask()
         self._all_envs = np.arange(E)
 
@@ -396,7 +395,7 @@ class BatchEnv:
         """Observations of every env and player: a dict of [E, P, ...] arrays."""
         b, cam, ph = self._batch, self.config.camera, self.config.physics
         rays = ray_features(b.ray_geom, b.ray_dist, self._geom_category, self._geom_colour, self._geom_shape, cam.max_distance,
-                            self._ray_dirs_local, self._player_active)  # fmt: skip
+                            self.world.camera_dirs, self._player_active)  # fmt: skip
         proprio = kernels.perception.proprioception(
             b.avatar_pos, b.avatar_yaw, b.avatar_vel, b.grounded, b.held, self._step_count, self._player_active,
             self.config.max_steps, ph.max_speed, ph.jump_velocity, ph.max_turn_rate, ph.avatar_half_height,
