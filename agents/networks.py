@@ -10,13 +10,8 @@ Layout (a simplified XLand GOAT, see REFERENCES.md)::
     obs ─► encoder ─► core (lstm | gru | none) ─┬─► actor MLP ─► policy head
                                                  └─► critic MLP ─► value head
 
-For the Dict observation the encoder is goal-attentive both ways: each ray is encoded together with a summary of
-the goal tokens (a shared per-ray MLP, so "this ray hits the object my goal names" is one layer away); the goal
-tokens then *query* the rays (multi-head attention over the rays as a set of tokens, each carrying its own
-direction), which pools "where the goal's things are" whatever ray sees them; the rays are also squeezed and
-flattened through an MLP (layout-specific context); with proprioception (MLP) these are fused into an
-observation embedding that in turn *queries* the goal tokens with multi-head cross-attention (padding rows
-masked out); the attended goal context is concatenated to the observation embedding.
+For the Dict observation the encoder is :class:`agents.encoder.GoalObsEncoder`: goal-attentive both ways (the
+goal tokens query the rays, the fused observation embedding queries the goal tokens); see that module.
 
 Where this is simpler than GOAT (deliberately, for a first agent that trains on one CPU):
 
@@ -42,6 +37,8 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from agents.encoder import MLP, GoalObsEncoder, kernel_init
 
 CoreKind = Literal["lstm", "gru", "none"]
 Carry = Any  # a pytree of [B, ...] arrays; structure depends on the core
@@ -210,101 +207,6 @@ def mode_action(spec: ActionSpec, pi: jax.Array) -> jax.Array:
 # ----------------------------------------------------------------------------------------------------------
 # Modules
 # ----------------------------------------------------------------------------------------------------------
-def _kernel_init(orthogonal: bool, scale: float) -> nn.initializers.Initializer:
-    """Orthogonal init with layer scaling (Implementation Matters) or flax's default (lecun normal)."""
-    return nn.initializers.orthogonal(scale) if orthogonal else nn.initializers.lecun_normal()
-
-
-class MLP(nn.Module):
-    """Dense layers with the chosen activation; hidden layers get orthogonal(sqrt 2) init when enabled."""
-
-    sizes: tuple[int, ...]
-    tanh: bool = True
-    orthogonal: bool = True
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        act = nn.tanh if self.tanh else nn.relu
-        for size in self.sizes:
-            x = act(nn.Dense(size, kernel_init=_kernel_init(self.orthogonal, math.sqrt(2)))(x))
-        return x
-
-
-def goal_padding_mask(goal: jax.Array) -> jax.Array:
-    """True for real goal tokens. A padding row is all zeros (fields are 0 for "none"), so any non-zero field
-    marks a real predicate. ``goal[..., G, T] -> mask[..., G]``."""
-    return jnp.any(goal != 0, axis=-1)
-
-
-class GoalAttention(nn.Module):
-    """Cross-attention: one query (the observation embedding) over goal tokens, padding masked out.
-
-    If a goal has no real token at all, the attended context is zero (rather than an average over padding),
-    so an empty goal is a well-defined input.
-    """
-
-    embed_dim: int
-    num_heads: int
-    orthogonal: bool = True
-
-    @nn.compact
-    def __call__(self, query: jax.Array, tokens: jax.Array, mask: jax.Array) -> jax.Array:
-        # query [B, D], tokens [B, G, D], mask [B, G] -> [B, D]
-        attn = nn.MultiHeadDotProductAttention(
-            num_heads=self.num_heads,
-            qkv_features=self.embed_dim,
-            out_features=self.embed_dim,
-            kernel_init=_kernel_init(self.orthogonal, 1.0),
-        )
-        attn_mask = mask[:, None, None, :]  # [B, heads(broadcast), q=1, kv=G]
-        ctx = attn(query[:, None, :], tokens, tokens, mask=attn_mask)[:, 0, :]
-        return ctx * jnp.any(mask, axis=-1, keepdims=True).astype(ctx.dtype)
-
-
-class GoalObsEncoder(nn.Module):
-    """Encodes the openland Dict observation into one embedding (goal-attentive, see module docstring)."""
-
-    spec: ObsSpec
-    embed_dim: int = 64
-    num_heads: int = 2
-    tanh: bool = True
-    orthogonal: bool = True
-
-    @nn.compact
-    def __call__(self, obs: dict[str, jax.Array]) -> jax.Array:
-        goal = obs["goal"].astype(jnp.int32)  # [B, G, T]
-        # Each field has its own vocabulary; a token's embedding is the sum of its field embeddings.
-        tokens = sum(
-            nn.Embed(v, self.embed_dim, name=f"goal_field_{i}")(jnp.clip(goal[..., i], 0, v - 1))
-            for i, v in enumerate(self.spec.goal_vocab)
-        )
-        mask = goal_padding_mask(goal)
-        # Goal-conditioned ray encoder: every ray sees a summary of the goal, so a shared per-ray MLP can tell
-        # "this ray hits the yellow sphere my goal names" directly, before the rays are pooled.
-        weights = mask[..., None].astype(tokens.dtype)
-        summary = (tokens * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
-        summary = nn.Dense(self.embed_dim // 2, kernel_init=_kernel_init(self.orthogonal, 1.0), name="goal_summary")(summary)
-        rays = obs["rays"]  # [B, R, F]
-        per_ray_in = jnp.concatenate([rays, jnp.broadcast_to(summary[:, None, :], rays.shape[:2] + summary.shape[-1:])], -1)
-        per_ray = MLP((self.embed_dim // 2, self.embed_dim // 2), self.tanh, self.orthogonal, name="ray_mlp")(per_ray_in)
-        # Goal-attentive pooling: each goal token queries the rays (a set of tokens that carry their own
-        # direction), so "where is the thing my goal names" is one attention read, whatever ray sees it.
-        pooled = nn.MultiHeadDotProductAttention(
-            num_heads=self.num_heads, qkv_features=self.embed_dim, out_features=self.embed_dim,
-            kernel_init=_kernel_init(self.orthogonal, 1.0), name="ray_attention",
-        )(tokens, per_ray)  # [B, G, D]  # fmt: skip
-        pooled = (pooled * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
-        rays_e = MLP((2 * self.embed_dim, self.embed_dim), self.tanh, self.orthogonal, name="rays_mlp")(
-            nn.Dense(8, kernel_init=_kernel_init(self.orthogonal, 1.0), name="ray_squeeze")(per_ray).reshape(per_ray.shape[0], -1)
-        )
-        prop_e = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="proprio_mlp")(obs["proprio"])
-        query = MLP((self.embed_dim,), self.tanh, self.orthogonal, name="fuse")(
-            jnp.concatenate([rays_e, pooled, prop_e], axis=-1)
-        )
-        ctx = GoalAttention(self.embed_dim, self.num_heads, self.orthogonal, name="goal_attention")(query, tokens, mask)
-        return jnp.concatenate([query, ctx], axis=-1)
-
-
 class ResettingRNN(nn.Module):
     """Scans an LSTM/GRU cell over time, zeroing the carry wherever an episode starts (``dones[t]``)."""
 
@@ -371,11 +273,11 @@ class ActorCritic(nn.Module):
         flat = jax.tree_util.tree_map(lambda x: x.reshape((T * B,) + x.shape[2:]), obs)
         if self.obs_spec.kind == "goal_dict":
             emb = GoalObsEncoder(
-                self.obs_spec, self.embed_dim, self.num_heads, self.tanh, self.orthogonal, name="encoder"
+                self.obs_spec.goal_vocab, self.embed_dim, self.num_heads, self.tanh, self.orthogonal, name="encoder"
             )(flat)
             # Auxiliary head: the direction (forward, left) of what the goal names, from the observation alone.
             # Sown, so acting ignores it; PPO's aux loss reads it (agents.ppo, ``aux_coef``).
-            direction = nn.Dense(2, kernel_init=_kernel_init(self.orthogonal, 1.0), name="goal_direction_head")(emb)
+            direction = nn.Dense(2, kernel_init=kernel_init(self.orthogonal, 1.0), name="goal_direction_head")(emb)
             self.sow("intermediates", "goal_direction", direction)
         else:
             emb = flat.reshape(T * B, -1).astype(jnp.float32)
@@ -389,9 +291,9 @@ class ActorCritic(nn.Module):
         actor = MLP(self.hidden_sizes, self.tanh, self.orthogonal, name="actor_torso")(feats)
         critic = MLP(self.hidden_sizes, self.tanh, self.orthogonal, name="critic_torso")(feats)
         pi = nn.Dense(
-            self.action_spec.num_outputs, kernel_init=_kernel_init(self.orthogonal, 0.01), name="policy_head"
+            self.action_spec.num_outputs, kernel_init=kernel_init(self.orthogonal, 0.01), name="policy_head"
         )(actor)
-        v = nn.Dense(1, kernel_init=_kernel_init(self.orthogonal, 1.0), name="value_head")(critic)[:, 0]
+        v = nn.Dense(1, kernel_init=kernel_init(self.orthogonal, 1.0), name="value_head")(critic)[:, 0]
         if self.action_spec.kind == "box":
             self.param("log_std", nn.initializers.zeros, (self.action_spec.dim,))
         return carry, pi.reshape(T, B, -1), v.reshape(T, B)

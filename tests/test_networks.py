@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents.encoder import GoalAttention
 from agents.networks import (
-    GoalAttention,
     dummy_obs,
     entropy,
     init_params,

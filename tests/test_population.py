@@ -19,6 +19,17 @@ import pytest
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
+
+@pytest.fixture(autouse=True)
+def _ray_tests_run_one_at_a_time(request: pytest.FixtureRequest) -> None:
+    """These tests start and stop Ray on this machine (``ray stop --force`` ends every Ray process here), so
+    under xdist they must all run in one worker: ``--dist loadgroup`` marks a grouped test's id with ``@ray``.
+    Fail loudly where the installed pytest/xdist pair does not group (pytest 9.2 with xdist 3.8 does not)."""
+    if request.config.getoption("dist", "no") == "loadgroup" or getattr(request.config.option, "loadgroup", False):
+        assert request.node.nodeid.endswith("@ray"), (
+            f"xdist's loadgroup did not group {request.node.nodeid!r}: the Ray tests would run beside each other"
+        )
+
 ROOT = Path(__file__).resolve().parents[1]
 #: A tiny population: the same shapes in every test, so the persistent JAX cache compiles them once.
 TINY = [
