@@ -9,13 +9,15 @@ the goal's things are" whatever ray sees them; the rays are also squeezed and fl
 *queries* the goal tokens with multi-head cross-attention (padding rows masked out); the attended goal context
 is concatenated to the observation embedding.
 
-Why two layers here are written by hand rather than taken from flax: the per-ray work runs R times per sample
-(R = 87 rays by default) in every forward and backward pass of the PPO update, which is what bounds training on
-a CPU. :class:`GoalConditionedRayMLP` applies the goal summary's share of its first layer once per sample, not
-once per ray, and :class:`GoalRayAttention` moves the key and value projections from the R rays onto the G goal
-tokens (associativity: ``q·(W_k x) = (W_kᵀ q)·x`` and ``Σ p (W_v x) = W_v (Σ p x)``). Both compute the function
-of the plain layers with the same parameters (a test checks them against flax's ``Dense`` on the concatenation
-and ``MultiHeadDotProductAttention``), with about 40% of the arithmetic of the whole encoder.
+Why two layers here are written by hand rather than taken from flax: the per-ray work runs R times per sample (R =
+87 rays by default) in every forward and backward pass of the PPO update, which is what bounds training on a CPU.
+:class:`GoalConditionedRayMLP` applies the goal summary's share of its first layer once per sample, not once per
+ray, and :class:`GoalRayAttention` moves the key and value projections from the R rays onto the G goal tokens
+(associativity: ``q·(W_k x) = (W_kᵀ q)·x`` and ``Σ p (W_v x) = W_v (Σ p x)``). Both compute the same function as the
+plain layers with the same parameters (a test checks them against flax's ``Dense`` on the concatenation and
+``MultiHeadDotProductAttention``). At the default sizes (87 rays of 23 features, 9 goal tokens, width 64) that takes
+the encoder from about 0.99M to 0.58M multiply-adds per sample, and the PPO update's samples/s up about 1.8x on one
+core (``bench/learner.py``).
 """
 
 from __future__ import annotations
