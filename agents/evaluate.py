@@ -15,10 +15,10 @@ import jax
 import numpy as np
 
 from agents.ppo import PPO, TrainState
-from worlds.env import BatchEnv, EnvConfig
-from worlds.game import TaskSpec
-from worlds.recording import Episode
-from worlds.replay import EpisodeTap
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.game import TaskSpec
+from worlds.episodes.recording import Episode
+from worlds.episodes.replay import EpisodeTap
 
 
 @dataclass(frozen=True)

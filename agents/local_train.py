@@ -25,9 +25,9 @@ from agents.openland_env import PlayerVecEnv
 from agents.ppo import PPOConfig
 from agents.run import RunConfig, RunLog, prepare_run_dir
 from agents.trainer import Trainer, make_train
-from worlds.env import BatchEnv, EnvConfig
-from worlds.families import FamilySampler, check_family, family_players
-from worlds.recording import save_episode
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.families import FamilySampler, check_family, family_players
+from worlds.episodes.recording import save_episode
 
 
 @dataclass(frozen=True)

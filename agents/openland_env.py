@@ -12,7 +12,7 @@ import numpy as np
 
 from agents.shaping import PotentialShaping
 from agents.vecenv import state_from_json, state_to_json
-from worlds.env import BatchEnv
+from worlds.envs.batch_env import BatchEnv
 
 
 class PlayerVecEnv:

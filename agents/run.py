@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.ppo import PPOConfig
-from worlds.template import PhysicsConfig
+from worlds.sim.template import PhysicsConfig
 
 
 def default_ppo() -> PPOConfig:
@@ -41,11 +41,11 @@ class RunConfig:
     runs_dir: Path = Path("runs")
     """Parent directory of runs."""
     family: str = "near"
-    """Task family (worlds.families): near, hold, single, solo, duo."""
+    """Task family (worlds.tasks.families): near, hold, single, solo, duo."""
     max_steps: int = 60
     """Episode length in agent decisions (6 s of simulated time at the default 10 decisions per second)."""
     substeps: int = PhysicsConfig().substeps
-    """Physics steps of 10 ms per agent decision (worlds.template.PhysicsConfig): 10 gives 10 decisions per
+    """Physics steps of 10 ms per agent decision (worlds.sim.template.PhysicsConfig): 10 gives 10 decisions per
     second."""
     shaping: float = 1.0
     """Coefficient of the potential-based shaping added to the training reward (agents.shaping): the goal's

@@ -3,7 +3,7 @@
 The goal reward (1 on each step the goal holds) says nothing until the goal first holds; on "go near the red
 cube" a random policy gets there in ~3% of episodes, so PPO would spend most of its budget on rollouts without
 signal. Shaping adds ``coef * (gamma * phi(s') - phi(s))`` with ``phi`` the goal's distance potential
-(``worlds.predicates.goal_potential``: minus the distance still to close for each ``near``/``hold``
+(``worlds.sim.predicates.goal_potential``: minus the distance still to close for each ``near``/``hold``
 predicate). A potential difference changes no optimal policy, so agents are trained with it and measured
 without it: episode returns, goal success and every evaluation read the unshaped goal reward.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worlds.env import BatchEnv
+from worlds.envs.batch_env import BatchEnv
 
 
 class PotentialShaping:

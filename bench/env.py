@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from worlds.env import BatchEnv, EnvConfig  # noqa: E402
-from worlds.sim import STATE_SPEC  # noqa: E402
+from worlds.envs.batch_env import BatchEnv, EnvConfig  # noqa: E402
+from worlds.sim.world_batch import STATE_SPEC  # noqa: E402
 
 
 def measure(fn, seconds: float) -> float:

@@ -55,7 +55,7 @@ def run_rllib(minutes: float, batch: int, eval_every: int, eval_tasks: int) -> l
     from agents.local_train import held_out_tasks
     from agents.run import default_ppo
     from worlds import parallel_env
-    from worlds.families import FamilySampler
+    from worlds.tasks.families import FamilySampler
 
     def make_env(env_config: dict) -> ParallelPettingZooEnv:
         if env_config.get("held_out"):

@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from worlds.avatar import step  # noqa: E402
-from worlds.generator import WorldGenConfig, generate_world  # noqa: E402
-from worlds.spec import MAX_PLAYERS, validate_world  # noqa: E402
-from worlds.template import WorldTemplate  # noqa: E402
+from worlds.sim.avatar import step  # noqa: E402
+from worlds.tasks.generator import WorldGenConfig, generate_world  # noqa: E402
+from worlds.tasks.spec import MAX_PLAYERS, validate_world  # noqa: E402
+from worlds.sim.template import WorldTemplate  # noqa: E402
 
 
 def timed(fn, repeat: int) -> float:

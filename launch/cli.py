@@ -36,9 +36,9 @@ class Describe:
 
 
 def run_render_world(cfg: RenderWorld) -> None:
-    from worlds.generator import generate_world
-    from worlds.render import render_world_png
-    from worlds.spec import world_id
+    from worlds.tasks.generator import generate_world
+    from worlds.sim.render import render_world_png
+    from worlds.tasks.spec import world_id
 
     spec = generate_world(cfg.seed)
     render_world_png(spec, cfg.out, width=cfg.width, height=cfg.height)
@@ -47,16 +47,16 @@ def run_render_world(cfg: RenderWorld) -> None:
 
 
 def run_describe(cfg: Describe) -> None:
-    from worlds import codec
+    from worlds.tasks import codec
 
     if cfg.world_only:
-        from worlds.generator import generate_world
-        from worlds.spec import world_id
+        from worlds.tasks.generator import generate_world
+        from worlds.tasks.spec import world_id
 
         spec = generate_world(cfg.seed)
         print(json.dumps({"id": world_id(spec), "world": codec.to_jsonable(spec)}, indent=2))
         return
-    from worlds.game import generate_task, task_id
+    from worlds.tasks.game import generate_task, task_id
 
     task = generate_task(cfg.seed)
     print(json.dumps({"id": task_id(task), "task": codec.to_jsonable(task)}, indent=2))

@@ -35,9 +35,9 @@ from population.league import League, LeagueConfig, Snapshot, choose_coplayer
 from population.pbt import PBTConfig, PBTEvent, PBTState, explore, pbt_round, validate_hparams
 from population.ray_runtime import RayStart, start_ray, stop_ray
 from population.worker import RolloutWorker, learner_ppo
-from worlds.env import EnvConfig
-from worlds.families import check_family, family_players
-from worlds.recording import save_episode
+from worlds.envs.batch_env import EnvConfig
+from worlds.tasks.families import check_family, family_players
+from worlds.episodes.recording import save_episode
 
 #: CPUs one actor asks Ray for. Fractions, so that a 2-core laptop runs 2 workers and 2 learners.
 WORKER_CPUS = 0.5
@@ -281,8 +281,8 @@ def _run(cfg: PopulationConfig, run_dir: Path, on_iteration: Callable[[int, dict
 
 def _final_evaluation(cfg: PopulationConfig, run_dir: Path, learners: list, env_config: EnvConfig, ppo_cfg: PPOConfig) -> dict[str, Any]:
     """Held-out goal success of every member, in the driver (episodes recorded to runs/<name>/episodes/)."""
-    from worlds.env import BatchEnv
-    from worlds.families import FamilySampler
+    from worlds.envs.batch_env import BatchEnv
+    from worlds.tasks.families import FamilySampler
 
     probe = BatchEnv(EnvConfig(num_envs=1, num_players=env_config.num_players), FamilySampler(cfg.family))
     eval_cfg = dataclasses.replace(ppo_cfg, num_envs=env_config.num_envs * env_config.num_players)

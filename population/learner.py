@@ -11,8 +11,8 @@ import numpy as np
 
 from agents.checkpoint import Checkpointer
 from agents.ppo import PPO, PPOConfig, Rollout, TrainState, with_hparams
-from worlds.env import BatchEnv, EnvConfig
-from worlds.families import FamilySampler
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.families import FamilySampler
 
 
 def host_state(state: TrainState) -> TrainState:

@@ -19,8 +19,8 @@ import numpy as np
 
 from agents.ppo import PPO, PPOConfig, TrainState
 from agents.shaping import PotentialShaping
-from worlds.env import BatchEnv, EnvConfig
-from worlds.families import FamilySampler
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.families import FamilySampler
 
 
 @dataclass

@@ -1,10 +1,10 @@
-"""Hand-made and randomly drawn worlds for the game tests (independent of worlds.generator)."""
+"""Hand-made and randomly drawn worlds for the game tests (independent of worlds.tasks.generator)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from worlds.spec import COLOURS, SHAPES, Cell, ObjectSpec, Spawn, Terrain, WorldSpec
+from worlds.tasks.spec import COLOURS, SHAPES, Cell, ObjectSpec, Spawn, Terrain, WorldSpec
 
 
 def small_world(n_players: int = 2) -> WorldSpec:

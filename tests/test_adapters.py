@@ -16,8 +16,8 @@ from gymnasium.utils.env_checker import check_env
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import worlds
-from worlds.env import BatchEnv, EnvConfig, TrainingTasks
-from worlds.game import TaskGenConfig, sample_training_task, task_id
+from worlds.envs.batch_env import BatchEnv, EnvConfig, TrainingTasks
+from worlds.tasks.game import TaskGenConfig, sample_training_task, task_id
 
 # observations.py declares proprio as an unbounded Box; the checker's advice about that is the only warning allowed
 _ALLOWED_WARNINGS = ("observation space minimum value is -infinity", "observation space maximum value is infinity")
@@ -88,18 +88,18 @@ def test_registration_is_guarded_against_double_registration():
         warnings.simplefilter("always")
         importlib.reload(worlds)
     assert [str(w.message) for w in caught if "Overrid" in str(w.message)] == []
-    assert gymnasium.spec(worlds.GOAL_WORLD_ID).entry_point == "worlds.adapters:GoalWorldEnv"
+    assert gymnasium.spec(worlds.GOAL_WORLD_ID).entry_point == "worlds.envs.adapters:GoalWorldEnv"
 
 
 def test_worlds_import_pulls_in_neither_jax_nor_ray():
     code = (
-        "import sys, worlds, worlds.adapters, gymnasium; gymnasium.make('openland/GoalWorld-v0');"
+        "import sys, worlds, worlds.envs.adapters, gymnasium; gymnasium.make('openland/GoalWorld-v0');"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'ray', 'flax'));"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     # the adapters (pettingzoo, the MuJoCo env) load lazily: a plain `import worlds` does not pull them in
-    code = "import sys, worlds; assert 'pettingzoo' not in sys.modules and 'worlds.env' not in sys.modules"
+    code = "import sys, worlds; assert 'pettingzoo' not in sys.modules and 'worlds.envs.batch_env' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from worlds_fixtures import flat_world, plateau_world, ramp_world
-from worlds.avatar import (
+from worlds.sim.avatar import (
     apply_actions,
     avatar_positions,
     avatar_velocities,
@@ -19,8 +19,8 @@ from worlds.avatar import (
     step,
     unstable,
 )
-from worlds.spec import Cell, ObjectSpec, Spawn
-from worlds.template import PhysicsConfig, WorldTemplate
+from worlds.tasks.spec import Cell, ObjectSpec, Spawn
+from worlds.sim.template import PhysicsConfig, WorldTemplate
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from worlds_fixtures import busy_world, flat_world, plateau_world
 
-from worlds.avatar import avatar_positions, object_positions, step, unstable
-from worlds.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, MAX_RAMPS, ObjectSpec, Spawn, Terrain, WorldSpec
-from worlds.template import (
+from worlds.sim.avatar import avatar_positions, object_positions, step, unstable
+from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, MAX_RAMPS, ObjectSpec, Spawn, Terrain, WorldSpec
+from worlds.sim.template import (
     CAT_AVATAR,
     CAT_FLOOR,
     CAT_NONE,
@@ -217,8 +217,8 @@ def test_unstable_reads_warning_counters(template, tmp_path, monkeypatch):
 
 
 def _random_worlds(n: int):
-    from worlds.generator import WorldGenConfig, generate_world
-    from worlds.spec import validate_world
+    from worlds.tasks.generator import WorldGenConfig, generate_world
+    from worlds.tasks.spec import validate_world
 
     config = dataclasses.replace(WorldGenConfig(), players=(1, MAX_PLAYERS))
     for seed in range(n):
@@ -261,7 +261,7 @@ def test_random_actions_on_many_worlds_stay_sane(substeps):
 def test_render_world_png(tmp_path):
     from PIL import Image
 
-    from worlds.render import render_world_png
+    from worlds.sim.render import render_world_png
 
     path = tmp_path / "world.png"
     render_world_png(busy_world(), path, width=320, height=240)

@@ -8,9 +8,9 @@ import pytest
 
 from tests._game_worlds import small_world
 from tests.worlds_fixtures import flat_world
-from worlds.env import BatchEnv, EnvConfig
-from worlds.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, object_ref, player_ref
-from worlds.spec import Cell, ObjectSpec, Spawn
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, object_ref, player_ref
+from worlds.tasks.spec import Cell, ObjectSpec, Spawn
 
 NOOP = np.array([1, 1, 1, 0, 0])
 

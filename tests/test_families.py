@@ -2,8 +2,8 @@
 
 import pytest
 
-from worlds.families import EGO_DISTANCE, FAMILIES, FamilySampler, family_players, sample_family_task
-from worlds.game import is_held_out, task_id, task_problems, validate_task
+from worlds.tasks.families import EGO_DISTANCE, FAMILIES, FamilySampler, family_players, sample_family_task
+from worlds.tasks.game import is_held_out, task_id, task_problems, validate_task
 
 
 @pytest.mark.parametrize("family", FAMILIES)

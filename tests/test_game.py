@@ -14,8 +14,8 @@ from _game_worlds import random_world, small_world
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worlds.codec import SpecError, to_jsonable
-from worlds.game import (
+from worlds.tasks.codec import SpecError, to_jsonable
+from worlds.tasks.game import (
     HELD_OUT_SHARE,
     GameSpec,
     Goal,
@@ -86,7 +86,7 @@ def test_task_id_is_stable_across_processes():
     task = hide_and_seek()
     code = (
         "import sys; sys.path.insert(0, 'tests'); from _game_worlds import small_world; "
-        "from worlds.game import *; w = small_world(2); s = Predicate('see', player_ref(0), player_ref(1)); "
+        "from worlds.tasks.game import *; w = small_world(2); s = Predicate('see', player_ref(0), player_ref(1)); "
         "print(task_id(TaskSpec(w, GameSpec((Goal(((s,),)), Goal(((s.negate(),),))), 'competitive'))))"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -281,7 +281,7 @@ def test_near_self_is_invalid():
 
 
 def _truth(g: Goal, atoms, rows):
-    from worlds.game import _goal_truth
+    from worlds.tasks.game import _goal_truth
 
     return _goal_truth(g, {a: i for i, a in enumerate(atoms)}, rows)
 

@@ -6,9 +6,9 @@ from collections import deque
 
 import pytest
 
-from worlds.codec import SpecError
-from worlds.generator import WorldGenConfig, generate_world
-from worlds.spec import (
+from worlds.tasks.codec import SpecError
+from worlds.tasks.generator import WorldGenConfig, generate_world
+from worlds.tasks.spec import (
     COLOURS,
     DIRECTIONS,
     MAX_GRID,
@@ -23,7 +23,7 @@ from worlds.spec import (
 
 
 def bfs(world: WorldSpec, start: tuple[int, int], avoid_hazards: bool = False) -> set[tuple[int, int]]:
-    """Reachable tiles by a plain BFS written from the rule in worlds/spec.py, independently of it:
+    """Reachable tiles by a plain BFS written from the rule in worlds/tasks/spec.py, independently of it:
     same-level plain neighbours connect; a ramp connects only to its foot (same level, behind it) and its top
     (one level up, in its direction)."""
     t = world.terrain

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from _game_worlds import random_world, small_world
 
-from worlds.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, generate_game, object_ref, player_ref
-from worlds.predicates import (
+from worlds.tasks.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, generate_game, object_ref, player_ref
+from worlds.sim.predicates import (
     GOAL_ROWS,
     N_ENTITIES,
     TOKEN_HIGH,
@@ -24,7 +24,7 @@ from worlds.predicates import (
     predicate_truth,
     write_goal_tables,
 )
-from worlds.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES
+from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES
 
 P0, P1 = player_ref(0), player_ref(1)
 CUBE, SPHERE, PYRAMID, WHITE_CUBE = (object_ref("cube", "yellow"), object_ref("sphere", "purple"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worlds.env import BatchEnv, EnvConfig
-from worlds.recording import RecordingError, load_episode, save_episode
-from worlds.replay import replay, run_recorded
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.episodes.recording import RecordingError, load_episode, save_episode
+from worlds.episodes.replay import replay, run_recorded
 
 
 @pytest.fixture(scope="module")

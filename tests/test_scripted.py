@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worlds.env import DISCRETE_NVEC, BatchEnv, EnvConfig
-from worlds.game import Entity, GameSpec, Goal, Predicate, TaskGenConfig, TaskSpec, generate_task
-from worlds.generator import WorldGenConfig
-from worlds.scripted import ScriptedPolicy
-from worlds.spec import Cell, ObjectSpec, Spawn
+from worlds.envs.batch_env import DISCRETE_NVEC, BatchEnv, EnvConfig
+from worlds.tasks.game import Entity, GameSpec, Goal, Predicate, TaskGenConfig, TaskSpec, generate_task
+from worlds.tasks.generator import WorldGenConfig
+from worlds.experts.scripted import ScriptedPolicy
+from worlds.tasks.spec import Cell, ObjectSpec, Spawn
 from worlds_fixtures import flat_world
 
 N_TASKS = 20  # per relation

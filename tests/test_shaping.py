@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from agents.openland_env import PlayerVecEnv
-from worlds.env import BatchEnv, EnvConfig
-from worlds.families import FamilySampler
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.families import FamilySampler
 
 
 def make(shaping: float, gamma: float = 1.0) -> PlayerVecEnv:

@@ -7,10 +7,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from worlds import avatar as av
-from worlds.sim import RAY_GEOMGROUP, WorldBatch
-from worlds.spec import Cell, ObjectSpec, Spawn
-from worlds.template import PhysicsConfig, WorldTemplate
+from worlds.sim import avatar as av
+from worlds.sim.world_batch import RAY_GEOMGROUP, WorldBatch
+from worlds.tasks.spec import Cell, ObjectSpec, Spawn
+from worlds.sim.template import PhysicsConfig, WorldTemplate
 from worlds_fixtures import busy_world, flat_world, plateau_world
 
 

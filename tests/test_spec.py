@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from worlds.codec import SpecError
-from worlds.generator import generate_world
-from worlds.spec import (
+from worlds.tasks.codec import SpecError
+from worlds.tasks.generator import generate_world
+from worlds.tasks.spec import (
     MAX_OBJECTS,
     MAX_PLAYERS,
     MAX_RAMPS,
@@ -97,7 +97,7 @@ def test_round_trip_generated():
 def test_same_seed_same_id_across_processes():
     seeds = list(range(0, 400, 37))
     code = (
-        "import sys; from worlds.generator import generate_world; from worlds.spec import world_id;"
+        "import sys; from worlds.tasks.generator import generate_world; from worlds.tasks.spec import world_id;"
         f"print(' '.join(world_id(generate_world(s)) for s in {seeds}))"
     )
     here = [world_id(generate_world(s)) for s in seeds]

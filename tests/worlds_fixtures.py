@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worlds.spec import Cell, ObjectSpec, Ramp, Spawn, Terrain, WorldSpec
+from worlds.tasks.spec import Cell, ObjectSpec, Ramp, Spawn, Terrain, WorldSpec
 
 
 def flat_world(

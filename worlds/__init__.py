@@ -1,8 +1,8 @@
 """openland worlds: specs, generator, MuJoCo compiler, ``BatchEnv`` and its PettingZoo/Gymnasium adapters.
 
-``parallel_env`` and ``gym_env`` (and the adapter classes) are imported lazily from ``worlds.adapters`` so that
-``import worlds.spec`` stays light. Importing ``worlds`` registers the Gymnasium id ``openland/GoalWorld-v0``
-(entry point ``worlds.adapters:GoalWorldEnv``), so ``gymnasium.make("openland/GoalWorld-v0")`` works after
+``parallel_env`` and ``gym_env`` (and the adapter classes) are imported lazily from ``worlds.envs.adapters`` so that
+``import worlds.tasks.spec`` stays light. Importing ``worlds`` registers the Gymnasium id ``openland/GoalWorld-v0``
+(entry point ``worlds.envs.adapters:GoalWorldEnv``), so ``gymnasium.make("openland/GoalWorld-v0")`` works after
 ``import worlds``.
 """
 
@@ -19,7 +19,7 @@ __all__ = ["GOAL_WORLD_ID", *_ADAPTER_NAMES]
 
 def __getattr__(name: str) -> Any:
     if name in _ADAPTER_NAMES:
-        from worlds import adapters
+        from worlds.envs import adapters
 
         return getattr(adapters, name)
     raise AttributeError(f"module 'worlds' has no attribute {name!r}")
@@ -29,7 +29,7 @@ def _register() -> None:
     import gymnasium
 
     if GOAL_WORLD_ID not in gymnasium.registry:  # guarded: re-imports and reloads must not register twice
-        gymnasium.register(id=GOAL_WORLD_ID, entry_point="worlds.adapters:GoalWorldEnv")
+        gymnasium.register(id=GOAL_WORLD_ID, entry_point="worlds.envs.adapters:GoalWorldEnv")
 
 
 _register()

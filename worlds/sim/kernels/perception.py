@@ -1,5 +1,5 @@
 """Kernels from the world's state to what the game and the players need: entity state, predicate truth, goal
-reward and shaping potential (``worlds.predicates``), ray features and proprioception (``worlds.observations``)."""
+reward and shaping potential (``worlds.sim.predicates``), ray features and proprioception (``worlds.sim.observations``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from worlds.kernels import jit
+from worlds.sim.kernels import jit
 
 
 @jit
@@ -72,7 +72,7 @@ def predicate_truth(
     valid: np.ndarray, pos: np.ndarray, floor_colour: np.ndarray, grounded: np.ndarray, held: np.ndarray,
     seen: np.ndarray, support: np.ndarray, active: np.ndarray, near_squared: np.float32, max_players: int,
 ) -> np.ndarray:  # fmt: skip
-    """bool [E, P, O, K]: truth of every goal predicate (``worlds.predicates.predicate_truth``). Distances are
+    """bool [E, P, O, K]: truth of every goal predicate (``worlds.sim.predicates.predicate_truth``). Distances are
     compared in float32, as the positions are."""
     E, P, O, K = relation.shape
     out = np.zeros((E, P, O, K), dtype=np.bool_)
@@ -132,7 +132,7 @@ def goal_potential(
     relation: np.ndarray, negated: np.ndarray, a_index: np.ndarray, b_index: np.ndarray, b_floor: np.ndarray,
     valid: np.ndarray, option_valid: np.ndarray, player_valid: np.ndarray, pos: np.ndarray, near_distance: float,
 ) -> np.ndarray:  # fmt: skip
-    """float32 [E, P]: the shaping potential of ``worlds.predicates.goal_potential`` (best option's sum of minus
+    """float32 [E, P]: the shaping potential of ``worlds.sim.predicates.goal_potential`` (best option's sum of minus
     the distance beyond ``near_distance`` of its positive near/hold predicates; 0 without a real option)."""
     E, P, O, K = relation.shape
     out = np.zeros((E, P), dtype=np.float32)

@@ -43,7 +43,7 @@ from itertools import chain
 import mujoco
 import numpy as np
 
-from worlds import spec as ws
+from worlds.tasks import spec as ws
 
 # ----------------------------------------------------------------------------------------------- constants
 

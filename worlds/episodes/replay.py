@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from worlds.env import BatchEnv, EnvConfig
-from worlds.game import task_from_json, task_to_json
-from worlds.recording import Episode, EpisodeRecorder
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.game import task_from_json, task_to_json
+from worlds.episodes.recording import Episode, EpisodeRecorder
 
 
 class EpisodeTap:

@@ -23,7 +23,7 @@ What it does, per env and player, on every ``act``:
    - ``not near``: walk to the reachable tile farthest from the other entity; ``not see``: turn away;
      ``not hold``: release; ``not on(me, floor c)``: walk to the nearest tile of another colour.
    - ``on(x, object)`` (climbing / stacking) is not worked on: the policy just approaches the object.
-3. **Plan.** Paths are planned on the tile grid with Dijkstra over the walkability graph of ``worlds.spec``
+3. **Plan.** Paths are planned on the tile grid with Dijkstra over the walkability graph of ``worlds.tasks.spec``
    (same-level plain neighbours; a ramp joins only its foot and its top), never entering a hazard tile when
    ``avoid_hazards``, with a cost penalty on tiles holding objects (a fixed object is passed beside, not
    through). A path is cached per env and player and re-planned only when its target tile changes or the
@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worlds import spec as ws
-from worlds.env import BatchEnv
-from worlds.game import RELATIONS
-from worlds.predicates import EntityState, predicate_truth
+from worlds.tasks import spec as ws
+from worlds.envs.batch_env import BatchEnv
+from worlds.tasks.game import RELATIONS
+from worlds.sim.predicates import EntityState, predicate_truth
 
 NEAR, ON, HOLD, SEE = (RELATIONS.index(r) for r in ("near", "on", "hold", "see"))
 MP = ws.MAX_PLAYERS
@@ -119,7 +119,7 @@ def _build_world(env: BatchEnv, e: int) -> _World:
                 nr, nc = r + dr, c + dc
                 if nr < rows and nc < cols and not ramp[nr, nc] and level[nr, nc] == level[r, c]:
                     join((r, c), (nr, nc))
-    # ramps that obey the ramp rule join their foot and their top (worlds.spec walkability rule)
+    # ramps that obey the ramp rule join their foot and their top (worlds.tasks.spec walkability rule)
     for rp in terrain.ramps:
         dr, dc = ws.DIRECTIONS[rp.direction]
         foot, top = (rp.row - dr, rp.col - dc), (rp.row + dr, rp.col + dc)

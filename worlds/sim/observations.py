@@ -1,7 +1,7 @@
 """What a player perceives: an egocentric semantic ray camera, proprioception and its goal as tokens.
 
 The ray camera casts rows of rays (a ring at knee height and a fan pitched down, so that the floor and low
-objects are hit) from each avatar, all players of all envs in one batched cast per step (``worlds.sim.
+objects are hit) from each avatar, all players of all envs in one batched cast per step (``worlds.sim.world_batch.
 WorldBatch``: ``mujoco.batch``'s ray cast, ``mj_ray`` per ray in C), filtered by geom group so parked slots and
 decor are never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the
 category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its colour (one-hot over
@@ -9,7 +9,7 @@ category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its
 player's frame (so a network that treats rays as a set of tokens knows where each one looks). Hazard tiles look
 like any floor of their colour: agents are never told where hazards are.
 
-Labelling the hits is a compiled kernel (``worlds.kernels.perception.ray_features``) over per-env tables (geom ->
+Labelling the hits is a compiled kernel (``worlds.sim.kernels.perception.ray_features``) over per-env tables (geom ->
 category/colour/shape).
 """
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from worlds import kernels
-from worlds import spec as ws
-from worlds.predicates import goal_token_space
-from worlds.template import CATEGORY_NAMES
+from worlds.sim import kernels
+from worlds.tasks import spec as ws
+from worlds.sim.predicates import goal_token_space
+from worlds.sim.template import CATEGORY_NAMES
 
 N_CATEGORIES = len(CATEGORY_NAMES)
 N_COLOURS = len(ws.COLOURS)
@@ -44,7 +44,7 @@ class RayCameraConfig:
     Knee height because objects are half a metre tall: the level row hits every object, avatar, wall and raised
     level at any distance (rays from eye height would pass over objects beyond a few metres), and a row pitched
     down sees the floor (and its colour) in front of the player. All rows share one origin; every ray of every
-    player of every env goes into the step's one batched cast (``worlds.sim.WorldBatch``).
+    player of every env goes into the step's one batched cast (``worlds.sim.world_batch.WorldBatch``).
 
     By default the level row looks all around (a lidar-like ring, as Unity ML-Agents' ray sensors and most
     ray-based navigation agents use) while the floor row looks ahead: a player always knows where the objects

@@ -3,15 +3,15 @@
 Why a batch: stepping one ``MjData`` per world costs a Python call (and the per-world bookkeeping around it)
 per world and step. ``mujoco.batch.Batch`` keeps every world's integration state as a row of one array, steps
 them all in C on a thread pool (bit-identical to ``mj_step`` at any thread count), and exposes the state and
-derived fields as [worlds, ...] arrays. So the avatar rules of ``worlds.avatar`` (velocity servos, jumps,
+derived fields as [worlds, ...] arrays. So the avatar rules of ``worlds.sim.avatar`` (velocity servos, jumps,
 grabs, falls, ground and hazard flags) run here over [worlds, players] arrays in compiled kernels
-(``worlds.kernels``), and the ray camera is one batched ray cast; no Python loop over worlds or players is left
+(``worlds.sim.kernels``), and the ray camera is one batched ray cast; no Python loop over worlds or players is left
 in a step.
 
 Each world still has its own ``MjModel`` copy of the template (``set_models``): a reset to a new world rewrites
 that copy in place (``WorldTemplate.load``) and the batch reads it live.
 
-Contacts are not readable from a batch, so each avatar carries a contact sensor (``worlds.template``: its
+Contacts are not readable from a batch, so each avatar carries a contact sensor (``worlds.sim.template``: its
 capsule's deepest contacts, position and normal). A contact supports the avatar under the same rule as
 ``avatar.step`` (below the bottom of the capsule's cylinder, normal within ~45 degrees of vertical); what it
 stands on, for the hazard flag, is the first geom a ray finds straight down from the contact point. Those probe
@@ -26,10 +26,10 @@ import mujoco
 import mujoco.batch
 import numpy as np
 
-from worlds import avatar as av
-from worlds import kernels
-from worlds.observations import RayCameraConfig
-from worlds.template import CONTACT_SENSOR_FIELDS, CONTACT_SENSOR_SLOTS, LoadedWorld, WorldTemplate
+from worlds.sim import avatar as av
+from worlds.sim import kernels
+from worlds.sim.observations import RayCameraConfig
+from worlds.sim.template import CONTACT_SENSOR_FIELDS, CONTACT_SENSOR_SLOTS, LoadedWorld, WorldTemplate
 
 #: The integration state each batch row holds (``get_state``/``set_state`` rows).
 STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION

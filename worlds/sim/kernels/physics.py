@@ -1,5 +1,5 @@
 """Kernels around the physics step: actions to controls, grabs, support, hazard and fall flags, instability,
-the rays of cameras and probes, and the reading of the batch's state (see ``worlds.sim``)."""
+the rays of cameras and probes, and the reading of the batch's state (see ``worlds.sim.world_batch``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from worlds.kernels import jit
+from worlds.sim.kernels import jit
 
 
 @jit

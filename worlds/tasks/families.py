@@ -5,9 +5,9 @@ Two kinds of family:
 - *ego* families ("near", "hold"): one player, one predicate about the player and one object of a generated
   world — "go near the yellow sphere", "hold the red cube". The object is drawn from the seed, 2 to 4 tiles
   from the spawn: never within reach at the start, and findable within an episode.
-- *generator* families ("single", "solo", "duo"): ``worlds.game.generate_task`` with a family config.
+- *generator* families ("single", "solo", "duo"): ``worlds.tasks.game.generate_task`` with a family config.
 
-Every family has a training split and a held-out split (``worlds.game.is_held_out`` on the task id); samplers
+Every family has a training split and a held-out split (``worlds.tasks.game.is_held_out`` on the task id); samplers
 redraw deterministically until the task is in the split asked for, so training never sees a held-out task.
 """
 
@@ -19,7 +19,7 @@ from typing import Literal
 
 import numpy as np
 
-from worlds.game import (
+from worlds.tasks.game import (
     GameSpec,
     Goal,
     Predicate,
@@ -32,7 +32,7 @@ from worlds.game import (
     sample_training_task,
     task_id,
 )
-from worlds.generator import WorldGenConfig, generate_world
+from worlds.tasks.generator import WorldGenConfig, generate_world
 
 #: Small worlds with few objects: the families an agent learns first.
 SMALL_WORLD = WorldGenConfig(

@@ -39,9 +39,9 @@ from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 
 from worlds import GOAL_WORLD_ID
-from worlds import avatar as av
-from worlds.env import BatchEnv, EnvConfig
-from worlds.game import TaskSpec
+from worlds.sim import avatar as av
+from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.tasks.game import TaskSpec
 
 __all__ = ["GOAL_WORLD_ID", "GoalWorldEnv", "OpenlandParallelEnv", "gym_env", "parallel_env"]
 
@@ -140,7 +140,7 @@ class _Episode:
         """RGB uint8 [H, W, 3]: a perspective view of the world's current state."""
         import mujoco
 
-        from worlds import render as wr
+        from worlds.sim import render as wr
 
         wr._ensure_egl()
         batch = self.batch
@@ -228,7 +228,7 @@ class OpenlandParallelEnv(_RenderAndClose, ParallelEnv):
         self._index = {name: p for p, name in enumerate(self.possible_agents)}
         self.agents: list[str] = []
         # one space object per agent (seeding one agent's action space must not touch another's)
-        from worlds.observations import player_observation_space
+        from worlds.sim.observations import player_observation_space
 
         self.observation_spaces = {a: player_observation_space(cfg.camera) for a in self.possible_agents}
         self.action_spaces = {a: _action_space(cfg) for a in self.possible_agents}
@@ -296,7 +296,7 @@ class OpenlandParallelEnv(_RenderAndClose, ParallelEnv):
 
 
 def _action_space(config: EnvConfig) -> spaces.Space:
-    from worlds.env import DISCRETE_NVEC
+    from worlds.envs.batch_env import DISCRETE_NVEC
 
     if config.action_type == "discrete":
         return spaces.MultiDiscrete(DISCRETE_NVEC)

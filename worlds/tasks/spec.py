@@ -136,7 +136,7 @@ import math  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from worlds.codec import SpecError, content_id, from_json, to_json  # noqa: E402
+from worlds.tasks.codec import SpecError, content_id, from_json, to_json  # noqa: E402
 
 _LEVEL_SET = frozenset(range(NUM_LEVELS))
 _COLOUR_SET = frozenset(COLOURS)

@@ -17,8 +17,8 @@ from pathlib import Path  # noqa: E402
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from worlds.spec import WorldSpec  # noqa: E402
-from worlds.template import GROUP_DECOR, Capacity, PhysicsConfig, WorldTemplate  # noqa: E402
+from worlds.tasks.spec import WorldSpec  # noqa: E402
+from worlds.sim.template import GROUP_DECOR, Capacity, PhysicsConfig, WorldTemplate  # noqa: E402
 
 
 

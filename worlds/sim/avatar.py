@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from worlds import kernels
-from worlds.template import PhysicsConfig, WorldTemplate
+from worlds.sim import kernels
+from worlds.sim.template import PhysicsConfig, WorldTemplate
 
 ACTION_DIM = 5
 A_FORWARD, A_STRAFE, A_TURN, A_JUMP, A_GRAB = range(ACTION_DIM)
@@ -201,7 +201,7 @@ def unstable(data: mujoco.MjData) -> bool:
 def servo_targets(physics: PhysicsConfig, yaw: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """[..., 3] velocity-servo targets (world x, world y, yaw rate) from [..., 5] actions in [-1, 1] and the
     avatars' headings [...]: forward and strafe are in the avatar's own frame, and diagonal walking is not
-    faster. The same compiled function (``kernels.physics.servo_target``) serves ``worlds.sim.WorldBatch``, so
+    faster. The same compiled function (``kernels.physics.servo_target``) serves ``worlds.sim.world_batch.WorldBatch``, so
     the one-world and the batched physics agree bit for bit."""
     yaw = np.asarray(yaw, dtype=np.float64)
     flat = np.ascontiguousarray(np.asarray(actions, dtype=np.float64).reshape(-1, ACTION_DIM))

@@ -6,10 +6,10 @@ microsecond or more of dispatch whatever the batch size, which at one env came t
 drives. Each kernel here is one call that loops over envs and players in machine code (``numba.njit``; the
 loops are compiled, not Python), so the fixed cost of a step is a dozen calls.
 
-- ``physics``: what ``worlds.sim.WorldBatch`` does around the C physics step (actions to controls, grabs,
+- ``physics``: what ``worlds.sim.world_batch.WorldBatch`` does around the C physics step (actions to controls, grabs,
   support, hazard and fall flags, instability, the ray geometry of cameras and probes) and the reading of its
   state into ``BatchEnv``'s arrays;
-- ``perception``: what ``worlds.predicates`` and ``worlds.observations`` compute from that state (entities,
+- ``perception``: what ``worlds.sim.predicates`` and ``worlds.sim.observations`` compute from that state (entities,
   predicate truth, reward, shaping potential, ray features, proprioception).
 
 Every kernel is a pure function of its arguments, or writes only into the arrays it is handed for that purpose
@@ -24,6 +24,6 @@ import numba
 #: threads run meanwhile).
 jit = numba.njit(cache=True, nogil=True)
 
-from worlds.kernels import perception, physics  # noqa: E402  (they use ``jit`` above)
+from worlds.sim.kernels import perception, physics  # noqa: E402  (they use ``jit`` above)
 
 __all__ = ["jit", "perception", "physics"]

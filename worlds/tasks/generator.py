@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worlds.codec import SpecError
-from worlds.spec import (
+from worlds.tasks.codec import SpecError
+from worlds.tasks.spec import (
     COLOURS,
     DIRECTIONS,
     MAX_GRID,

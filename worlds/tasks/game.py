@@ -9,7 +9,7 @@ Entity references
   world). A goal is a goal *of* one player, so "me" in a goal of player ``k`` is simply ``player=k``. Absolute
   indices make a shared goal exactly shared (identical goals give identical rewards) and make a competitive
   goal an exact negation; the agent's observation turns them into relative ids (1 = me, see
-  :mod:`worlds.predicates`).
+  :mod:`worlds.sim.predicates`).
 - ``Entity("object", shape=s, colour=c)``: the object of that shape and colour; it must exist exactly once in
   the world (the generator keeps (shape, colour) pairs unique per world).
 - ``Entity("floor", colour=c)``: any floor tile of that colour; the colour must occur in the world's floor.
@@ -59,11 +59,11 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
-from worlds.codec import SpecError, content_id, from_json, to_json
-from worlds.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, ObjectSpec, Shape, WorldSpec
+from worlds.tasks.codec import SpecError, content_id, from_json, to_json
+from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, ObjectSpec, Shape, WorldSpec
 
 if TYPE_CHECKING:  # the generator is another module's; imported lazily where needed
-    from worlds.generator import WorldGenConfig
+    from worlds.tasks.generator import WorldGenConfig
 
 RELATIONS: tuple[str, ...] = ("near", "on", "hold", "see")
 ENTITY_KINDS: tuple[str, ...] = ("player", "object", "floor")
@@ -268,7 +268,7 @@ def validate_goal(goal: Goal, world: WorldSpec, path: str = "goal") -> None:
 
 
 def validate_task(task: TaskSpec, path: str = "") -> None:
-    """Check a task: the world (with ``worlds.spec.validate_world`` when that exists) and the game against it.
+    """Check a task: the world (with ``worlds.tasks.spec.validate_world`` when that exists) and the game against it.
     Raises SpecError whose path is relative to the task, e.g. ``game.goals[1].options[0][2].b.shape``."""
     prefix = f"{path}." if path else ""
     _validate_world_if_available(task.world, f"{prefix}world")
@@ -287,7 +287,7 @@ def validate_task(task: TaskSpec, path: str = "") -> None:
 
 
 def _validate_world_if_available(world: WorldSpec, path: str) -> None:
-    from worlds import spec
+    from worlds.tasks import spec
 
     validate_world = getattr(spec, "validate_world", None)
     if validate_world is not None:
@@ -512,7 +512,7 @@ class TaskGenConfig:
     """How :func:`generate_task` draws tasks."""
 
     world: "WorldGenConfig | None" = None
-    """Config of ``worlds.generator.generate_world``; None means its defaults. Its ``players`` is overridden."""
+    """Config of ``worlds.tasks.generator.generate_world``; None means its defaults. Its ``players`` is overridden."""
     min_players: int = 1
     """Fewest players (1..4). A batch of envs with a fixed player count sets min_players == max_players."""
     max_players: int = 4
@@ -684,7 +684,7 @@ def generate_task(seed: int, config: TaskGenConfig = TaskGenConfig()) -> TaskSpe
     replaced by the drawn count)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    from worlds.generator import WorldGenConfig, generate_world
+    from worlds.tasks.generator import WorldGenConfig, generate_world
 
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1]))
     n = int(rng.integers(config.min_players, config.max_players + 1))

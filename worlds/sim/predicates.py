@@ -1,14 +1,14 @@
 """Vectorised predicate truth, goal rewards and goal tokens for a batch of envs.
 
 Compiled once per task (``compile_goal_tables`` for a batch, ``write_goal_tables`` to swap the tasks of some
-envs at reset); evaluated every step for all envs and players in compiled kernels (``worlds.kernels``), no
+envs at reset); evaluated every step for all envs and players in compiled kernels (``worlds.sim.kernels``), no
 Python loop over envs, players, options or predicates.
 
 Entity indexing (per env)
 -------------------------
 The entity table has ``N_ENTITIES = MAX_PLAYERS + MAX_OBJECTS`` rows: rows ``0..MAX_PLAYERS-1`` are the players
 by absolute index (spawn order), row ``MAX_PLAYERS + s`` is object slot ``s`` = ``world.objects[s]``. Floors
-are not entities: a floor argument is a colour index (into ``worlds.spec.COLOURS``).
+are not entities: a floor argument is a colour index (into ``worlds.tasks.spec.COLOURS``).
 
 Shapes: ``[E, P, O, K]`` = envs × ``MAX_PLAYERS`` × ``MAX_OPTIONS`` × ``MAX_PREDICATES`` (padded; masks say
 what is real). Option ``o`` predicate ``k`` of player ``p``'s goal sits at ``[e, p, o, k]``.
@@ -51,9 +51,9 @@ from typing import Sequence
 
 import numpy as np
 
-from worlds import kernels
-from worlds.game import ENTITY_KINDS, MAX_OPTIONS, MAX_PREDICATES, RELATIONS, Entity, TaskSpec, object_slot
-from worlds.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, WorldSpec
+from worlds.sim import kernels
+from worlds.tasks.game import ENTITY_KINDS, MAX_OPTIONS, MAX_PREDICATES, RELATIONS, Entity, TaskSpec, object_slot
+from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, WorldSpec
 
 N_ENTITIES = MAX_PLAYERS + MAX_OBJECTS
 GOAL_ROWS = MAX_OPTIONS * MAX_PREDICATES

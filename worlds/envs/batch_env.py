@@ -1,14 +1,14 @@
 """``BatchEnv``: many openland tasks stepped per call, arrays shaped [envs, players, ...].
 
 The fast core under every adapter (PettingZoo, Gymnasium), trainer and benchmark. The worlds' physics is one
-``worlds.sim.WorldBatch`` (a ``mujoco.batch.Batch``): each env owns a copy of one compiled template model, so a
+``worlds.sim.world_batch.WorldBatch`` (a ``mujoco.batch.Batch``): each env owns a copy of one compiled template model, so a
 reset to a new task rewrites that copy in place instead of recompiling. Per step:
 
 1. actions are validated and turned into controls, jumps and grabs for all envs and players at once;
 2. every env's physics runs ``substeps`` MuJoCo steps in one C call (on ``EnvConfig.threads`` threads);
 3. the state every consumer needs (avatar and object poses, holds, ray hits from one batched ray cast) is read
    from the batch's arrays, and predicate truth, rewards, unsafe flags and observations are computed on those
-   by compiled kernels over [envs, players] (``worlds.kernels``): no Python loop over envs or players;
+   by compiled kernels over [envs, players] (``worlds.sim.kernels``): no Python loop over envs or players;
 4. envs whose episode ended (time limit, or a MuJoCo instability read from the warning counters) are reset to a new
    task from ``task_sampler`` in the same call (same-step auto-reset): the returned observation of such an env
    is the first of its next episode, and ``info["final"]`` holds the ended episode's figures.
@@ -27,19 +27,19 @@ from typing import Any, Callable, Literal
 import numpy as np
 from gymnasium import spaces
 
-from worlds import avatar as av
-from worlds import kernels
-from worlds import spec as ws
-from worlds.game import TaskGenConfig, TaskSpec, sample_training_task, task_from_json, task_id, task_to_json, validate_task
-from worlds.observations import RayCameraConfig, player_observation_space, ray_features
-from worlds.predicates import (
+from worlds.sim import avatar as av
+from worlds.sim import kernels
+from worlds.tasks import spec as ws
+from worlds.tasks.game import TaskGenConfig, TaskSpec, sample_training_task, task_from_json, task_id, task_to_json, validate_task
+from worlds.sim.observations import RayCameraConfig, player_observation_space, ray_features
+from worlds.sim.predicates import (
     EntityState,
     GoalTables,
     goal_target,
     write_goal_tables,
 )
-from worlds.sim import WorldBatch
-from worlds.template import Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
+from worlds.sim.world_batch import WorldBatch
+from worlds.sim.template import Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
 
 ActionType = Literal["discrete", "continuous"]
 #: Names of the action components, for error messages.
@@ -161,7 +161,7 @@ class BatchEnv:
         self.single_observation_space = player_observation_space(config.camera)
         self._rgb = None
         if config.rgb is not None:
-            from worlds.render import EgocentricCamera
+            from worlds.sim.render import EgocentricCamera
 
             self._rgb = EgocentricCamera(self.models, *config.rgb)
             self.single_observation_space.spaces["rgb"] = spaces.Box(0, 255, shape=(*config.rgb, 3), dtype=np.uint8)
@@ -350,13 +350,13 @@ class BatchEnv:
         )  # fmt: skip
 
     def goal_potential(self) -> np.ndarray:
-        """float32 [E, P]: each player's shaping potential in the current state (``worlds.predicates.
+        """float32 [E, P]: each player's shaping potential in the current state (``worlds.sim.predicates.
         goal_potential``): after an auto-reset, that of the new episode's first state."""
         return self._evaluate_goals()[2][:, : self.num_players]
 
     def goal_direction(self) -> np.ndarray:
         """float32 [E, P, 3]: unit (forward, left) direction from each player to the entity its goal asks it to
-        reach (``worlds.predicates.goal_target``), and a validity flag; an auxiliary training target only."""
+        reach (``worlds.sim.predicates.goal_target``), and a validity flag; an auxiliary training target only."""
         P = self.num_players
         target = goal_target(self.tables)[:, :P]
         b = self._batch
@@ -377,7 +377,7 @@ class BatchEnv:
 
     def _evaluate_goals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, EntityState]:
         """(truth [E, MAX_PLAYERS, O, K], reward [E, MAX_PLAYERS], potential [E, MAX_PLAYERS], entity state) of
-        the current state, in one kernel call (``worlds.predicates`` says what each means)."""
+        the current state, in one kernel call (``worlds.sim.predicates`` says what each means)."""
         b, ph, g = self._batch, self.config.physics, self.tables
         state = EntityState.empty(self.num_envs)
         near = self.config.near_distance
