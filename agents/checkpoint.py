@@ -161,8 +161,14 @@ class Checkpointer:
         config: dict[str, Any],
         step: int | None = None,
         allow_config_changes: Iterable[str] = (),
+        batch_leaves: Iterable[str] = (),
     ) -> Restored:
         """Restore into the structure of ``template``, from ``step`` or walking back from the newest step.
+
+        ``batch_leaves``: key-path prefixes (as ``jax.tree_util.keystr`` writes them, e.g. ``"['runner']"``) of
+        leaves sized by the batch (envs) rather than by the network; their shape may differ from the
+        checkpoint's, and they keep the template's values. With ``allow_config_changes=("num_envs",)`` this is
+        how an evaluation restores a policy at another batch size (the network does not depend on it).
 
         Raises :class:`CheckpointMismatchError` (naming the field / key path and both values) when the
         checkpoint was written for another config or network shape, and :class:`CheckpointError` (naming the
@@ -176,7 +182,7 @@ class Checkpointer:
         skipped: list[tuple[int, str]] = []
         for s in steps:
             try:
-                restored = self._restore_step(s, template, config, allow_config_changes)
+                restored = self._restore_step(s, template, config, allow_config_changes, tuple(batch_leaves))
             except CheckpointMismatchError:
                 raise
             except Exception as e:  # corrupted or unreadable: walk back
@@ -195,7 +201,9 @@ class Checkpointer:
         details = "; ".join(f"step {k}: {r}" for k, r in skipped)
         raise CheckpointError(f"no checkpoint in {self.directory} restores ({details})")
 
-    def _restore_step(self, step: int, template: Any, config: dict[str, Any], allow: Iterable[str]) -> Restored:
+    def _restore_step(
+        self, step: int, template: Any, config: dict[str, Any], allow: Iterable[str], batch_leaves: tuple[str, ...] = ()
+    ) -> Restored:
         path = self.step_dir(step)
         meta = self._mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
@@ -205,17 +213,24 @@ class Checkpointer:
             raise CheckpointMismatchError(f"checkpoint {path} was written for a different config: " + "; ".join(diffs))
         saved = {p: (tuple(s), d) for p, s, d in meta["leaves"]}
         want = {p: (tuple(s), d) for p, s, d in _leaf_table(template)}
+        resized = {p for p in set(saved) & set(want) if p.startswith(batch_leaves) and saved[p] != want[p]} if batch_leaves else set()
         shape_diffs = [
             f"{p}: checkpoint {saved.get(p, '<absent>')}, current {want.get(p, '<absent>')}"
             for p in sorted(set(saved) | set(want))
-            if saved.get(p) != want.get(p)
+            if saved.get(p) != want.get(p) and p not in resized
         ]
         if shape_diffs:
             raise CheckpointMismatchError(
                 f"checkpoint {path} has a different state/network shape (shape, dtype): " + "; ".join(shape_diffs[:10])
                 + (f"; ... {len(shape_diffs) - 10} more" if len(shape_diffs) > 10 else "")
             )
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+        def abstract_leaf(path: Any, leaf: Any) -> Any:
+            key = jax.tree_util.keystr(path)
+            if key in resized:  # restored at the saved shape, then replaced by the template's leaf
+                return jax.ShapeDtypeStruct(tuple(saved[key][0]), np.dtype(saved[key][1]))
+            return ocp.utils.to_shape_dtype_struct(leaf)
+
+        abstract = jax.tree_util.tree_map_with_path(abstract_leaf, template)
         out = self._mngr.restore(
             step,
             args=ocp.args.Composite(
@@ -227,6 +242,10 @@ class Checkpointer:
         tree = out["state"]
         if _digest(tree) != meta["sha256"]:
             raise ValueError(f"{path}: array contents do not match the checksum written at save time")
+        if resized:
+            tree = jax.tree_util.tree_map_with_path(
+                lambda p, restored, mine: mine if jax.tree_util.keystr(p) in resized else restored, tree, template
+            )
         return Restored(
             step=step,
             tree=tree,

@@ -175,3 +175,24 @@ def test_crash_mid_save_leaves_previous_checkpoint(tmp_path):
     # The newest finished step restores with consistent contents; the partial one is invisible.
     assert r.step == steps[-1] and np.all(r.tree["w"] == float(r.step))
     assert all(not n.split(".")[0].isdigit() or int(n.split(".")[0]) not in steps for n in leftovers)
+
+
+def test_restore_at_another_batch_size_for_evaluation(tmp_path):
+    """The network does not depend on num_envs: an evaluation restores a policy at any batch size when the
+    batch-sized leaves (the runner's state, reward scaling's running return) are declared as such."""
+    first = trainer()
+    first.train(1)
+    with Checkpointer(tmp_path / "ck") as ck:
+        save_trainer(ck, first)
+    other = trainer(dataclasses.replace(CFG, num_envs=2))
+    with Checkpointer(tmp_path / "ck", create=False) as ck:
+        with pytest.raises(CheckpointMismatchError, match="num_envs: checkpoint 4, current 2"):
+            ck.restore(other.checkpoint_tree(), other.cfg.to_json())
+        with pytest.raises(CheckpointMismatchError, match="runner"):  # shapes, once the config change is allowed
+            ck.restore(other.checkpoint_tree(), other.cfg.to_json(), allow_config_changes=("num_envs",))
+        r = ck.restore(other.checkpoint_tree(), other.cfg.to_json(), allow_config_changes=("num_envs",),
+                       batch_leaves=("['runner']", "['train_state'].ret"))  # fmt: skip
+    assert_trees_equal(r.tree["train_state"].params, first.state.params)
+    assert_trees_equal(r.tree["train_state"].obs_rms, first.state.obs_rms)
+    assert np.asarray(r.tree["train_state"].ret).shape == (2,)
+    assert np.asarray(r.tree["runner"]["done"]).shape == (2,)
