@@ -266,8 +266,8 @@ class ScriptedPolicy:
                 continue
             if rel == HOLD and a == p:
                 want = b - MP
-            elif a >= MP and unmet[k]:
-                want = a - MP  # carry it
+            elif a >= MP and unmet[k] and want is None:
+                want = a - MP  # carry it (one object at a time: the first still to be placed)
         if want is not None and held == want:
             cmd.grab = True
 
@@ -278,8 +278,8 @@ class ScriptedPolicy:
         for k in sorted(ks, key=rank):
             rel, neg = int(t.relation[e, p, o, k]), bool(t.negated[e, p, o, k])
             a, b, b_floor = int(t.a_index[e, p, o, k]), int(t.b_index[e, p, o, k]), bool(t.b_floor[e, p, o, k])
-            if not unmet[k]:
-                continue
+            if not unmet[k] or not self._workable(e, p, o, k):
+                continue  # met, or another player's part of a shared goal
             if neg:
                 self._work_negated(e, p, rel, a, b, b_floor, pos, cmd)
                 return cmd
