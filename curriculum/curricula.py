@@ -250,17 +250,21 @@ class PLR:
         """Offer the scored tasks that are not in the buffer to it: in while there is room, else in place of the
         entry with the lowest replay probability if they score higher than it."""
         capacity = self.capacity(state)
+        filled = int(state.in_buffer.sum())
+        worst = -1  # the buffer's lowest-probability entry, recomputed only after the buffer changed
         for slot in dict.fromkeys(np.asarray(slots, np.int64).tolist()):
             if state.in_buffer[slot]:
                 continue
-            if state.in_buffer.sum() < capacity:
-                state.in_buffer[slot] = True
+            if filled < capacity:
+                state.in_buffer[slot], filled, worst = True, filled + 1, -1
                 continue
-            buffer, p = self.replay_distribution(stats, state)
-            worst = int(buffer[np.argmin(p)])
+            if worst < 0:
+                buffer, p = self.replay_distribution(stats, state)
+                worst = int(buffer[np.argmin(p)])
             if stats.score[slot] > stats.score[worst]:
                 state.in_buffer[worst], state.in_buffer[slot] = False, True
                 state.last_drawn[slot] = state.clock
+                worst = -1
 
 
 Curriculum = Uniform | DynamicFilter | PLR

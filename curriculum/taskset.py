@@ -24,7 +24,7 @@ import numpy as np
 
 from worlds.tasks.codec import SpecError
 from worlds.tasks.families import FamilyConfig, Split, default_config, family_task
-from worlds.tasks.game import TaskSpec, task_from_json, task_id, task_to_json
+from worlds.tasks.game import TaskGenConfig, TaskSpec, task_from_json, task_id, task_to_json
 
 FORMAT = "openland.taskset"
 FORMAT_VERSION = 1
@@ -75,6 +75,13 @@ class TaskSet:
         seed_desc = [seeds.start, seeds.stop, seeds.step] if isinstance(seeds, range) else [int(s) for s in seeds]
         source = {"family": config.name, "split": split, "seeds": seed_desc}
         return cls(list(tasks.values()), name or f"{config.name}/{split}", source)
+
+    @classmethod
+    def from_generator(cls, config: TaskGenConfig, seeds: Sequence[int] | range, split: Split = "train",
+                       name: str = "generated") -> "TaskSet":
+        """The tasks of ``seeds`` drawn by a bare game generator config (a family of fixed player count, with
+        the default held-out shares), in ``split``."""
+        return cls.from_family(FamilyConfig.from_generator(name, config), seeds, split, name)
 
     # ------------------------------------------------------------------------------------------- access
     @property
@@ -237,3 +244,16 @@ class TaskSet:
         if result.id != header.get("id"):
             raise fail(1, f"set id {header.get('id')!r} in the header, but the tasks hash to {result.id}")
         return result
+
+
+def held_out_sets(family: str | FamilyConfig, count: int, seed: int = 12345) -> dict[str, TaskSet]:
+    """The two evaluation sets of a family, reported separately: ``held_out_world`` (training games in unseen
+    worlds) and ``held_out_game`` (game structures training never samples), ``count`` seeds each from ``seed``.
+    A family with no held-out game structure (e.g. "hold") gets only the world set."""
+    sets = {"held_out_world": TaskSet.from_family(family, range(seed, seed + count), "held_out_world")}
+    try:
+        sets["held_out_game"] = TaskSet.from_family(family, range(seed, seed + count), "held_out_game")
+    except ValueError as err:
+        if "has no 'held_out_game' tasks" not in str(err):
+            raise
+    return sets

@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from curriculum.taskset import FORMAT_VERSION, TaskSet, TaskSetFileError, set_id
+from curriculum.taskset import FORMAT_VERSION, TaskSet, TaskSetFileError, held_out_sets, set_id
+from worlds.tasks.families import task_split
+from worlds.tasks.game import TaskGenConfig
 from worlds.tasks.families import family_task
 from worlds.tasks.game import task_id
 
@@ -94,3 +96,13 @@ def test_changed_truncated_reordered_and_foreign_files_are_refused(broad, tmp_pa
     (tmp_path / "x.jsonl").write_text('{"hello": 1}\n')
     with pytest.raises(TaskSetFileError, match="not an openland task-set file"):
         TaskSet.load(tmp_path / "x.jsonl")
+
+
+def test_held_out_sets_and_generator_configs():
+    sets = held_out_sets("broad", 6)
+    assert set(sets) == {"held_out_world", "held_out_game"}
+    for split, tasks in sets.items():
+        assert {task_split(t, "broad") for t in tasks} == {split} and tasks.source["split"] == split
+    assert set(held_out_sets("hold", 3)) == {"held_out_world"}
+    generated = TaskSet.from_generator(TaskGenConfig(min_players=2, max_players=2, max_options=1), range(4))
+    assert generated.describe()["players"] == {2: len(generated)}
