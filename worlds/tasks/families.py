@@ -65,7 +65,7 @@ class FamilyConfig:
     """A named task distribution and the settings a run on it defaults to."""
 
     name: str
-    """Registry name (what ``--family`` takes); also salts nothing: two configs with equal fields draw equal tasks."""
+    """Registry name (what ``--family`` takes). Not an input of the draws: equal settings draw equal tasks."""
     description: str
     """One line for listings and reports."""
     world: WorldGenConfig
