@@ -1,9 +1,27 @@
-"""Every registered task family: valid tasks, disjoint splits, determinism, and what each family promises."""
+"""Every registered task family: valid tasks, disjoint splits (checked by an independent recomputation of the
+game structure), determinism, the registry's errors, and what each family promises."""
+
+import dataclasses
+import json
+import pickle
+from collections import Counter
 
 import pytest
 
-from worlds.tasks.families import EGO_DISTANCE, FAMILIES, FamilySampler, family_players, sample_family_task
-from worlds.tasks.game import is_held_out, task_id, task_problems, validate_task
+from worlds.tasks.families import (
+    EGO_DISTANCE,
+    FAMILIES,
+    FamilyConfig,
+    FamilySampler,
+    default_config,
+    family_players,
+    family_task,
+    game_structure,
+    sample_family_task,
+    task_split,
+)
+from worlds.tasks.game import TaskGenConfig, task_id, task_problems, task_to_json, validate_task
+from worlds.tasks.spec import world_id
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -14,8 +32,8 @@ def test_family_tasks_are_valid_split_and_deterministic(family):
         validate_task(task)
         assert task_problems(task) == []
         assert len(task.world.spawns) == family_players(family)
-    assert not any(is_held_out(task_id(t)) for t in train)
-    assert all(is_held_out(task_id(t)) for t in held)
+    assert all(task_split(t, family) == "train" for t in train)
+    assert all(task_split(t, family) == "held_out_world" for t in held)
     assert task_id(sample_family_task(family, 3)) == task_id(train[3])
     assert len({task_id(t) for t in train}) == len(train)
 
@@ -37,3 +55,76 @@ def test_ego_targets_are_out_of_reach_but_close(family):
 def test_unknown_family_names_the_known_ones():
     with pytest.raises(ValueError, match=r"family='chess' is not a registered task family; known: \['near'"):
         FamilySampler("chess")
+    with pytest.raises(ValueError, match=r"family='chess' is not a registered task family; known: \[.*'broad'"):
+        default_config("chess")
+    with pytest.raises(ValueError, match=r"split='test' is not one of"):
+        family_task("near", 0, "test")  # type: ignore[arg-type]
+
+
+def test_registry_holds_one_notion_of_family_with_defaults():
+    for name in FAMILIES:
+        config = default_config(name)
+        assert isinstance(config, FamilyConfig) and config.name == name and config.episode_length > 0
+    assert default_config("duo").players == 2 and default_config("near").goal == "near"
+    with pytest.raises(ValueError, match=r"FamilyConfig.players=2: ego goals \('near'\) have one player"):
+        dataclasses.replace(default_config("near"), players=2)
+    custom = FamilyConfig.from_generator("mine", TaskGenConfig(min_players=1, max_players=1, max_options=1))
+    task = family_task(custom, 5)
+    assert len(task.game.goals[0].options) == 1 and task_split(task, custom) == "train"
+    sampler = FamilySampler("broad", split="held_out_game")
+    assert task_id(pickle.loads(pickle.dumps(sampler))(4)) == task_id(sampler(4))
+
+
+def test_broad_family_covers_relations_options_and_negations():
+    tasks = [family_task("broad", seed) for seed in range(40)]
+    relations = Counter(p.relation for t in tasks for o in t.game.goals[0].options for p in o)
+    assert set(relations) == {"near", "on", "hold", "see"}
+    assert any(len(t.game.goals[0].options) == 2 for t in tasks)
+    assert any(len(o) == 2 for t in tasks for o in t.game.goals[0].options)
+    assert any(p.negated for t in tasks for o in t.game.goals[0].options for p in o)
+    assert all(len(t.world.spawns) == 1 and t.game.kind == "single" for t in tasks)
+
+
+def _independent_structure(task) -> tuple:
+    """Game structure recomputed from the task's JSON, without the families module: per goal, the multiset of
+    options, each the multiset of (negated, relation, argument kinds) with colours dropped."""
+    data = json.loads(task_to_json(task))
+
+    def kind(entity: dict, owner: int) -> str:
+        if entity["kind"] == "player":
+            return "self" if entity["player"] == owner else "another"
+        return entity["shape"] if entity["kind"] == "object" else "a floor"
+
+    goals = []
+    for owner, goal in enumerate(data["game"]["goals"]):
+        options = []
+        for option in goal["options"]:
+            literals = []
+            for p in option:
+                args = (kind(p["a"], owner), kind(p["b"], owner))
+                literals.append((p["negated"], p["relation"], tuple(sorted(args)) if p["relation"] == "near" else args))
+            options.append(tuple(sorted(literals)))
+        goals.append(tuple(sorted(options)))
+    return data["game"]["kind"], tuple(sorted(goals))
+
+
+@pytest.mark.parametrize("family", ["broad", "single", "duo"])
+def test_held_out_games_are_never_trained_on(family):
+    train = [family_task(family, seed, "train") for seed in range(60)]
+    games = [family_task(family, seed, "held_out_game") for seed in range(15)]
+    worlds = [family_task(family, seed, "held_out_world") for seed in range(15)]
+    train_structures = {_independent_structure(t) for t in train}
+    game_structures = {_independent_structure(t) for t in games}
+    assert game_structures and not train_structures & game_structures
+    # held-out worlds: new worlds, games of training structures
+    assert not {world_id(t.world) for t in train} & {world_id(t.world) for t in worlds}
+    assert {task_split(t, family) for t in worlds} == {"held_out_world"}
+    # the families module's own key agrees with the independent one about which tasks share a structure
+    pairs = [(game_structure(t), _independent_structure(t)) for t in train + games + worlds]
+    assert len(set(pairs)) == len({p[0] for p in pairs}) == len({p[1] for p in pairs})
+
+
+def test_a_family_without_held_out_games_says_so():
+    with pytest.raises(ValueError, match=r"family 'hold' has no 'held_out_game' tasks.*none are held out"):
+        family_task("hold", 0, "held_out_game")
+    assert game_structure(family_task("near", 0, "held_out_game")) == "single: (near(cube,me))"
