@@ -14,6 +14,7 @@ from tests.test_viewer import chrome, severe_logs, tiny_run, wait_for
 from viewer.report import PLOTS, read_run, write_report
 from viewer.server import start_server
 
+pytestmark = pytest.mark.xdist_group("viewer")  # with tests/test_viewer.py: one tiny run for both
 ALL_PLOTS = ("returns", "success", "pbt", "league", "evaluation", "probes", "curriculum")
 
 

@@ -23,8 +23,10 @@ from PIL import Image
 from viewer.server import start_server
 from worlds.episodes.recording import load_episode, save_episode
 from worlds.sim.template import PLAYER_RGBA
-from worlds.tasks.game import task_from_json
+from worlds.tasks.game import task_from_json, task_id
 
+#: one xdist worker for the viewer and report tests, so they share one tiny run (tiny_run is per process)
+pytestmark = pytest.mark.xdist_group("viewer")
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TOPDOWN_MARGIN = 1.0  # viewer.js's TOPDOWN_MARGIN: the top-down view's convention, restated here on purpose
 
@@ -172,6 +174,26 @@ def test_page_plays_a_recorded_episode_at_its_recorded_poses(browser, run_dir):
             reward = browser.execute_script(f"return document.getElementById('reward-{p}').textContent")
             assert float(reward) == pytest.approx(float(ep.arrays["rewards"][t, p]), abs=0.006)
         assert np.abs(shots[t1][1] - shots[t2][1]).max() > 0, "the 3D view did not change between the steps"
+
+        # play at 4x from step 0 advances the timeline by itself; pause stops it
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import Select
+
+        set_step_by_typing(browser, 0)
+        Select(browser.find_element(By.ID, "speed")).select_by_value("4")
+        browser.find_element(By.ID, "play").click()
+        wait_for(browser, "window.viewer.step >= 5")
+        browser.find_element(By.ID, "play").click()
+        paused = browser.execute_script("return window.viewer.step")
+        time.sleep(0.3)
+        assert browser.execute_script("return window.viewer.step") == paused
+
+        # switching to the run's other episode loads it
+        other = str(episodes[0].relative_to(run_dir))
+        Select(browser.find_element(By.ID, "episodes")).select_by_value(other)
+        wait_for(browser, f"window.viewer.ready && window.viewer.path === {json.dumps(other)}")
+        assert browser.execute_script("return window.viewer.payload.task_id") == task_id(
+            task_from_json(load_episode(episodes[0]).task_json))
         assert severe_logs(browser) == []
     finally:
         server.shutdown()
