@@ -35,6 +35,57 @@ class Describe:
     """Print only the world, not the game."""
 
 
+@dataclasses.dataclass(frozen=True)
+class View:
+    """Serve the replay viewer for an episode file or a run directory (its episodes/ and report) on loopback."""
+
+    path: tyro.conf.Positional[Path]
+    """An episode file (``*.npz``, as runs record them) or a run directory (every episode under it)."""
+    port: int = 8000
+    """TCP port on 127.0.0.1 (0: any free port)."""
+    host: str = "127.0.0.1"
+    """Address to listen on. Keep loopback: the viewer has no authentication; reach it from another machine
+    through an SSH tunnel (``ssh -L 8000:127.0.0.1:8000 HOST``)."""
+    open_browser: bool = False
+    """Open the page in the default browser."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Write RUN/report.html: learning curves, PBT, league, evaluations and links to the recorded episodes."""
+
+    run: tyro.conf.Positional[Path]
+    """The run directory (``runs/<name>``) of ``openland train`` or ``openland train --local``."""
+    out: Path | None = None
+    """Where to write the page (default: RUN/report.html, which ``openland view RUN`` links to)."""
+
+
+def run_view(cfg: View) -> None:
+    import threading
+
+    from viewer.server import start_server
+
+    server = start_server(cfg.path, cfg.host, cfg.port)
+    print(f"openland viewer: {server.url} (serving {server.source.root}; Ctrl-C stops)", flush=True)
+    if cfg.open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        threading.Event().wait()  # the server runs in its own thread until Ctrl-C
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+
+
+def run_report(cfg: Report) -> None:
+    from viewer.report import write_report
+
+    out = write_report(cfg.run, cfg.out)
+    print(f"report -> {out} (open it with `openland view {cfg.run}` to follow the episode links)")
+
+
 def run_render_world(cfg: RenderWorld) -> None:
     from worlds.tasks.generator import generate_world
     from worlds.sim.render import render_world_png
@@ -65,6 +116,8 @@ def run_describe(cfg: Describe) -> None:
 COMMANDS: dict[str, tuple[type, Callable]] = {
     "render-world": (RenderWorld, run_render_world),
     "describe": (Describe, run_describe),
+    "view": (View, run_view),
+    "report": (Report, run_report),
 }
 
 
