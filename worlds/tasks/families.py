@@ -129,6 +129,14 @@ _FAMILY_LIST: tuple[FamilyConfig, ...] = (
                  WorldGenConfig(), TaskGenConfig(), episode_length=250),
     FamilyConfig("duo", "two players: cooperative, competitive and mixed games, full-size worlds", WorldGenConfig(),
                  TaskGenConfig(), players=2, episode_length=250),
+    FamilyConfig("duo-small", "two players, small worlds: cooperative, competitive and mixed games of one option of "
+                 "up to 2 predicates, no negation in the first team's goal (the learnable 2-player family)",
+                 dataclasses.replace(SMALL_WORLD, objects=(2, 3)),
+                 TaskGenConfig(max_options=1, max_predicates=2, negation_prob=0.0), players=2, episode_length=80),
+    FamilyConfig("trio", "three players: cooperative, competitive and mixed games, full-size worlds",
+                 WorldGenConfig(), TaskGenConfig(), players=3, episode_length=250),
+    FamilyConfig("quad", "four players: cooperative, competitive (2 v 2, 3 v 1) and mixed games, full-size worlds",
+                 WorldGenConfig(), TaskGenConfig(), players=4, episode_length=250),
 )  # fmt: skip
 #: The registry: name -> default config.
 FAMILY_CONFIGS: dict[str, FamilyConfig] = {f.name: f for f in _FAMILY_LIST}
