@@ -87,7 +87,7 @@ def _slot_mask(learning: Sequence[int] | Sequence[bool] | np.ndarray, players: i
         return arr.copy()
     idx = arr.astype(np.int64).reshape(-1) if arr.size else np.zeros(0, np.int64)
     if not np.array_equal(idx, arr.reshape(-1)) or np.any(idx < 0) or np.any(idx >= players) or len(set(idx.tolist())) != len(idx):
-        raise ValueError(f"learning={list(arr.reshape(-1))!r}: slot indices must be distinct integers in 0..{players - 1}")
+        raise ValueError(f"learning={arr.reshape(-1).tolist()!r}: slot indices must be distinct integers in 0..{players - 1}")
     mask = np.zeros(players, dtype=bool)
     mask[idx] = True
     return mask
