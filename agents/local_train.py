@@ -20,11 +20,12 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
-from agents.evaluate import EvalResult, evaluate_policy, ppo_actor, random_actor
-from agents.openland_env import PlayerVecEnv
+from agents.evaluate import EvalResult, evaluate_policy
+from agents.policies import PPOPolicy, RandomPolicy
 from agents.ppo import PPOConfig
+from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.run import RunConfig, RunLog, prepare_run_dir
-from agents.trainer import Trainer, make_train
+from agents.trainer import Trainer
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.tasks.families import FamilySampler, check_family, family_players
 from worlds.episodes.recording import save_episode
@@ -68,11 +69,12 @@ class LocalTrainConfig(RunConfig):
         return out
 
 
-def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, PlayerVecEnv]:
+def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, RolloutRunner]:
+    """The trainer of ``cfg`` over a fresh ``BatchEnv`` of its family, and its rollout runner."""
     check_family(cfg.family)
-    env = PlayerVecEnv(BatchEnv(cfg.env_config(), FamilySampler(cfg.family)), cfg.shaping, cfg.ppo.gamma,
-                       aux_targets=cfg.ppo.aux_coef > 0)
-    return make_train(cfg.ppo_config(), env), env
+    env = BatchEnv(cfg.env_config(), FamilySampler(cfg.family))
+    trainer = Trainer(cfg.ppo_config(), env, shaping=cfg.shaping, aux_targets=cfg.ppo.aux_coef > 0)
+    return trainer, trainer.runner
 
 
 def held_out_tasks(family: str, count: int, seed: int = 12345) -> list:
@@ -83,15 +85,17 @@ def held_out_tasks(family: str, count: int, seed: int = 12345) -> list:
 def evaluate_trainer(trainer: Trainer, cfg: LocalTrainConfig, record: int = 0) -> tuple[EvalResult, list]:
     """Goal success of the current policy on the family's held-out tasks (same batch shape as training, so the
     jitted act is reused)."""
-    act, reset = ppo_actor(trainer.ppo, trainer.state, trainer.cfg.num_envs, seed=cfg.seed + 1)
-    return evaluate_policy(act, held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(), reset, record)
+    policy = PPOPolicy(trainer.ppo, trainer.state)
+    return evaluate_policy(policy, held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(), record=record,
+                           seed=cfg.seed + 1)  # fmt: skip
 
 
 def random_reference(cfg: LocalTrainConfig) -> float:
     """Goal success of the uniform random policy on the same held-out tasks as ``evaluate_trainer``: the
     reference a trained agent's success is read against (in the summary, the benchmarks and the tests)."""
     space = BatchEnv(dataclasses.replace(cfg.env_config(), num_envs=1)).single_action_space
-    result, _ = evaluate_policy(random_actor(space, cfg.seed), held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config())
+    result, _ = evaluate_policy(RandomPolicy(space), held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(),
+                                seed=cfg.seed)  # fmt: skip
     return result.success
 
 
@@ -99,7 +103,7 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
     """Train (or resume) one agent; returns the final held-out evaluation and training figures."""
     run_dir = cfg.run_dir()
     prepare_run_dir(run_dir, cfg.to_json(), cfg.resume is not None)
-    trainer, env = build_trainer(cfg)
+    trainer, _ = build_trainer(cfg)
     ckpt = Checkpointer(run_dir / "checkpoints", max_to_keep=3)
     if cfg.resume is not None and ckpt.steps():
         restored = restore_trainer(ckpt, trainer)
@@ -109,21 +113,20 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
     total = trainer.cfg.num_updates
     done = int(trainer.state.updates)
     bar = tqdm(total=total, initial=done, desc=f"train {cfg.name}", unit="upd", disable=not cfg.progress)
-    recent: list[dict[str, float]] = []
+    recent: list[tuple[float, float, float]] = []  # (return, success, unsafe) of the last learner player-episodes
     last_eval: dict[str, float] = {}
     t0, steps0 = time.perf_counter(), int(trainer.state.env_steps)
     try:
         while int(trainer.state.updates) < total:
             metrics = trainer.iteration()
             update = int(trainer.state.updates)
-            recent = (recent + env.pop_episodes())[-200:]
+            recent = (recent + _player_episodes(trainer.pop_episodes()))[-200:]
             steps = int(trainer.state.env_steps)
             sps = (steps - steps0) / max(time.perf_counter() - t0, 1e-9)
             row = dict(metrics, steps_per_second=sps, agent_steps=steps)
             if recent:
-                row["train_success"] = float(np.mean([e["success"] for e in recent]))
-                row["train_return"] = float(np.mean([e["return"] for e in recent]))
-                row["unsafe_per_episode"] = float(np.mean([e["unsafe"] for e in recent]))
+                ret, success, unsafe = np.mean(recent, axis=0)
+                row.update(train_success=float(success), train_return=float(ret), unsafe_per_episode=float(unsafe))
             if cfg.eval_every and update % cfg.eval_every == 0:
                 last_eval = _evaluate_and_record(trainer, cfg, run_dir, update)
                 row.update(last_eval)
@@ -147,9 +150,18 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
     summary = dict(last_eval, updates=float(trainer.state.updates), env_steps=float(trainer.state.env_steps),
                    random_eval_success=random_reference(cfg))  # fmt: skip
     if recent:
-        summary["train_success"] = float(np.mean([e["success"] for e in recent]))
+        summary["train_success"] = float(np.mean(recent, axis=0)[1])
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _player_episodes(records: list[EpisodeRecord]) -> list[tuple[float, float, float]]:
+    """(return, success, unsafe steps) of each learner player-episode in ``records``."""
+    rows = []
+    for r in records:
+        m = r.learner_slots
+        rows.extend(zip(r.returns[m].tolist(), r.success[m].astype(float).tolist(), r.unsafe[m].astype(float).tolist()))
+    return rows
 
 
 def _evaluate_and_record(trainer: Trainer, cfg: LocalTrainConfig, run_dir: Path, update: int) -> dict[str, float]:

@@ -50,8 +50,15 @@ from agents.networks import (
 # A key for optax.apply_if_finite: it applies a non-finite update anyway after this many consecutive
 # failures. We never want that (a NaN update destroys the parameters), so make it unreachable.
 _NEVER = 2**30
-#: Hyper-parameters held in ``TrainState.hparams`` (PBT perturbs them at run time).
-HPARAMS: tuple[str, ...] = ("lr", "ent_coef", "clip_coef", "gae_lambda")
+#: The run-time hyper-parameters, each with the range population-based training may move it in: the one list
+#: of their names. They live in ``TrainState.hparams`` (arrays, not compiled constants), so PBT changes them
+#: without recompiling; ``PPOConfig`` holds their initial values.
+HPARAMS: dict[str, tuple[float, float]] = {
+    "lr": (1e-5, 1e-2),
+    "ent_coef": (0.0, 0.1),
+    "clip_coef": (0.05, 0.5),
+    "gae_lambda": (0.8, 0.995),
+}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -315,7 +322,7 @@ class PPO:
             env_steps=zero,
             updates=zero,
             skipped_updates=zero,
-            hparams={k: jnp.asarray(getattr(self.cfg, k), jnp.float32) for k in HPARAMS},
+            hparams={k: jnp.asarray(v, jnp.float32) for k, v in hparams_of(self.cfg).items()},
         )
 
     def initial_carry(self, batch: int | None = None) -> Carry:
@@ -546,6 +553,11 @@ PPO._jit_act = jax.jit(PPO._act, static_argnums=0)
 PPO._jit_act_greedy = jax.jit(PPO._act_greedy, static_argnums=0)
 PPO._jit_value = jax.jit(PPO._value, static_argnums=0)
 PPO._jit_update = jax.jit(PPO._update, static_argnums=0)
+
+
+def hparams_of(cfg: PPOConfig) -> dict[str, float]:
+    """The initial values of the run-time hyper-parameters (:data:`HPARAMS`) in ``cfg``."""
+    return {k: float(getattr(cfg, k)) for k in HPARAMS}
 
 
 def with_hparams(state: TrainState, hparams: dict[str, float]) -> TrainState:

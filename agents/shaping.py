@@ -16,8 +16,9 @@ from worlds.envs.batch_env import BatchEnv
 
 
 class PotentialShaping:
-    """Adds the shaping term to a ``BatchEnv``'s rewards, step by step; ``phi`` is the potential of the env's
-    current state as read after the last step (or reset), part of the training state a checkpoint keeps."""
+    """Adds the shaping term to a ``BatchEnv``'s rewards, step by step (``agents.rollout.RolloutRunner`` applies
+    it to the training reward only); ``phi`` is the potential of the env's current state as read after the last
+    step (or reset), part of the runner state a checkpoint keeps."""
 
     def __init__(self, env: BatchEnv, coef: float, gamma: float) -> None:
         if coef < 0:
@@ -26,8 +27,10 @@ class PotentialShaping:
         self.phi = np.zeros((env.num_envs, env.num_players), dtype=np.float32)
 
     def sync(self) -> None:
-        """Read the potential of the env's current state (after ``reset`` or ``load_tasks``)."""
-        self.phi = self.env.goal_potential()
+        """Read the potential of the env's current state (after ``reset`` or ``load_tasks``); without shaping
+        there is nothing to read (and envs without goals, such as Gym's, have no potential)."""
+        if self.coef != 0.0:
+            self.phi = self.env.goal_potential()
 
     def __call__(self, reward: np.ndarray, done: np.ndarray, info: dict) -> np.ndarray:
         """float32 [E, P] training reward for a step that returned ``reward``, ``done`` [E] and ``info``.

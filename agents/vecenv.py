@@ -1,5 +1,5 @@
-"""Vectorised environments as the trainer sees them: the ``VecEnv`` protocol, exact JSON state I/O, and a
-Gymnasium ``SyncVectorEnv`` adapter (CartPole checks PPO against the field's reference numbers)."""
+"""The env contract the rollout runner steps, exact JSON state I/O, and a Gymnasium ``SyncVectorEnv`` adapter
+(CartPole checks PPO against the field's reference numbers through the same runner as openland's worlds)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,23 @@ import numpy as np
 
 @runtime_checkable
 class VecEnv(Protocol):
-    """A batch of N environments (or env × player slots) stepped together, numpy in and out.
+    """A batch of E environments with P player slots each, stepped together, numpy in and out: the contract of
+    ``worlds.envs.batch_env.BatchEnv``, which :class:`agents.rollout.RolloutRunner` is written against.
 
-    ``step`` auto-resets finished slots and returns the first observation of the new episode in their place
-    (so ``terminated | truncated`` marks the *next* returned observation as an episode start). ``info`` may
-    carry ``"episode_return"``/``"episode_length"`` (float [N], NaN where no episode finished this step).
+    ``reset(seed)`` returns ``(obs, info)``; ``step(actions[E, P, ...])`` returns ``(obs [E, P, ...], reward
+    [E, P], terminated [E], truncated [E], info)``, auto-resets finished envs (their returned observation is
+    the new episode's first) and reports finished episodes in ``info["final"]`` (``env``, ``return``,
+    ``length``, ``success``, ``held_fraction``, ``unsafe``, ``active``, ``task_id``, one row per finished env).
     ``get_state``/``set_state`` capture everything the future depends on (simulator state, step counters,
-    RNG state) as JSON-able data, so a resume continues exactly.
+    RNG state), so a resume continues exactly.
     """
 
     num_envs: int
+    num_players: int
     single_observation_space: gym.Space
     single_action_space: gym.Space
 
-    def reset(self, seed: int) -> Any: ...
+    def reset(self, seed: int) -> tuple[Any, dict[str, Any]]: ...
 
     def step(self, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]: ...
 
@@ -59,12 +62,15 @@ def state_from_json(x: Any) -> Any:
 
 
 class GymVecEnv:
-    """:class:`VecEnv` over ``gymnasium.vector.SyncVectorEnv`` (same-step autoreset), with exact state I/O.
+    """:class:`VecEnv` over ``gymnasium.vector.SyncVectorEnv`` (same-step autoreset): one player slot per env,
+    exact state I/O. Gym tasks have no goal predicate, so success, held fraction and unsafe steps read 0.
 
     State = per sub-env: the unwrapped env's ``state_attrs`` (CartPole: ``state``, ``steps_beyond_terminated``),
     every wrapper's ``_elapsed_steps`` (TimeLimit), the env's ``np_random`` bit-generator state; plus this
-    adapter's running episode return/length.
+    adapter's running episode return/length. Arrays are returned as numpy (the runner makes them JSON).
     """
+
+    num_players = 1
 
     def __init__(
         self,
@@ -83,24 +89,30 @@ class GymVecEnv:
         self.state_attrs = state_attrs
         self._ret = np.zeros(num_envs, np.float64)
         self._len = np.zeros(num_envs, np.int64)
+        self._active = np.ones((num_envs, 1), dtype=bool)
 
-    def reset(self, seed: int) -> np.ndarray:
+    def reset(self, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         obs, _ = self.env.reset(seed=seed)
         self._ret[:] = 0
         self._len[:] = 0
-        return obs
+        return obs[:, None], {"active": self._active.copy()}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        obs, reward, term, trunc, _ = self.env.step(np.asarray(actions))
+        obs, reward, term, trunc, _ = self.env.step(np.asarray(actions)[:, 0])
         self._ret += reward
         self._len += 1
-        done = term | trunc
-        ep_ret = np.where(done, self._ret, np.nan)
-        ep_len = np.where(done, self._len, np.nan)
-        self._ret[done] = 0
-        self._len[done] = 0
-        return obs, reward, term, trunc, {"episode_return": ep_ret, "episode_length": ep_len}
-
+        info: dict[str, Any] = {"active": self._active.copy()}
+        done = np.flatnonzero(term | trunc)
+        if len(done):
+            zeros = np.zeros((len(done), 1))
+            info["final"] = {
+                "env": done, "return": self._ret[done, None].copy(), "length": self._len[done].copy(),
+                "success": zeros.astype(bool), "held_fraction": zeros, "unsafe": zeros.astype(np.int64),
+                "active": self._active[done], "task_id": [""] * len(done),
+            }  # fmt: skip
+            self._ret[done] = 0
+            self._len[done] = 0
+        return obs[:, None], np.asarray(reward, np.float32)[:, None], term, trunc, info
     @staticmethod
     def _wrappers(env: gym.Env) -> list[gym.Env]:
         chain = [env]
@@ -115,12 +127,12 @@ class GymVecEnv:
             un = env.unwrapped
             subs.append(
                 {
-                    "attrs": {a: state_to_json(getattr(un, a)) for a in self.state_attrs},
+                    "attrs": {a: getattr(un, a) for a in self.state_attrs},
                     "elapsed": [getattr(w, "_elapsed_steps", None) for w in chain],
-                    "rng": state_to_json(un.np_random.bit_generator.state),
+                    "rng": un.np_random.bit_generator.state,
                 }
             )
-        return {"subenvs": subs, "ep_return": state_to_json(self._ret), "ep_length": state_to_json(self._len)}
+        return {"subenvs": subs, "ep_return": self._ret.copy(), "ep_length": self._len.copy()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         if len(state["subenvs"]) != self.num_envs:
@@ -129,12 +141,12 @@ class GymVecEnv:
             chain = self._wrappers(env)
             un = env.unwrapped
             for a, v in sub["attrs"].items():
-                setattr(un, a, state_from_json(v))
+                setattr(un, a, np.array(v) if isinstance(v, np.ndarray) else v)
             for w, e in zip(chain, sub["elapsed"]):
                 if e is not None:
                     w._elapsed_steps = e
                 if hasattr(w, "_has_reset"):
                     w._has_reset = True
-            un.np_random.bit_generator.state = state_from_json(sub["rng"])
-        self._ret = state_from_json(state["ep_return"]).copy()
-        self._len = state_from_json(state["ep_length"]).copy()
+            un.np_random.bit_generator.state = sub["rng"]
+        self._ret = np.array(state["ep_return"], np.float64)
+        self._len = np.array(state["ep_length"], np.int64)

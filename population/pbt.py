@@ -13,13 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Hyper-parameters PBT may perturb, with their bounds.
-PERTURBABLE: dict[str, tuple[float, float]] = {
-    "lr": (1e-5, 1e-2),
-    "ent_coef": (0.0, 0.1),
-    "clip_coef": (0.05, 0.5),
-    "gae_lambda": (0.8, 0.995),
-}
+from agents.ppo import HPARAMS
+
+#: Hyper-parameters PBT may perturb, with their bounds: PPO's run-time hyper-parameters (``agents.ppo.HPARAMS``,
+#: where the names are defined once; ``agents.ppo.hparams_of(cfg)`` reads their values from a config).
+PERTURBABLE: dict[str, tuple[float, float]] = HPARAMS
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,29 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.openland_env import PlayerVecEnv
+from agents.shaping import PotentialShaping
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.tasks.families import FamilySampler
 
 
-def make(shaping: float, gamma: float = 1.0) -> PlayerVecEnv:
-    return PlayerVecEnv(BatchEnv(EnvConfig(num_envs=3, num_players=1, max_steps=25), FamilySampler("near")), shaping, gamma)
+class Shaped:
+    """A BatchEnv whose step also returns the shaped training reward (as the rollout runner applies it)."""
+
+    def __init__(self, shaping: float, gamma: float = 1.0):
+        self.env = BatchEnv(EnvConfig(num_envs=3, num_players=1, max_steps=25), FamilySampler("near"))
+        self.shaping = PotentialShaping(self.env, shaping, gamma)
+
+    def reset(self, seed: int) -> None:
+        self.env.reset(seed=seed)
+        self.shaping.sync()
+
+    def step(self, actions: np.ndarray):
+        obs, reward, term, trunc, info = self.env.step(actions[:, None])
+        return self.shaping(reward, term | trunc, info)[:, 0], reward[:, 0], term | trunc, info
+
+
+def make(shaping: float, gamma: float = 1.0) -> Shaped:
+    return Shaped(shaping, gamma)
 
 
 def test_shaping_telescopes_within_each_episode_and_figures_stay_unshaped():
@@ -25,13 +41,12 @@ def test_shaping_telescopes_within_each_episode_and_figures_stay_unshaped():
     for t in range(25):
         actions = rng.integers(0, [3, 3, 3, 2, 2], size=(3, 5))
         actions[:, 0] = 2  # walk, so the potential changes
-        _, reward, term, trunc, info = env.step(actions)
+        reward, _, done, info = env.step(actions)
         shaped_sum += reward
         if t < 24:
-            assert not (term | trunc).any()
-    episodes = env.pop_episodes()
-    assert len(episodes) == 3
-    goal_sum = np.array([e["return"] for e in episodes])
+            assert not done.any()
+    assert sorted(info["final"]["env"].tolist()) == [0, 1, 2]
+    goal_sum = info["final"]["return"][np.argsort(info["final"]["env"]), 0]
     # sum of gamma=1 shaping terms = phi(last state) - phi(first state); the goal return is unshaped
     last = shaped_sum - goal_sum + start
     assert np.all(last <= 1e-6) and np.all(last >= start - 25 * 0.5), "the potential moved by at most a walk"
@@ -48,7 +63,7 @@ def test_no_shaping_gives_the_goal_reward_exactly():
     rng = np.random.default_rng(1)
     for _ in range(10):
         actions = rng.integers(0, [3, 3, 3, 2, 2], size=(3, 5))
-        _, r, *_ = shaped.step(actions)
+        r, *_ = shaped.step(actions)
         _, r_raw, *_ = raw.step(actions[:, None])
         np.testing.assert_array_equal(r, r_raw.reshape(-1))
     with pytest.raises(ValueError, match="shaping=-1"):
@@ -61,9 +76,9 @@ def test_auxiliary_goal_direction_is_learned_and_never_reaches_the_policy():
     from agents.local_train import LocalTrainConfig, build_trainer
 
     cfg = LocalTrainConfig(name="aux")  # the run defaults: 64 envs x 16 steps per update
-    trainer, env = build_trainer(cfg)
-    assert env.aux_targets and trainer.obs["aux_target"].shape == (cfg.num_envs, 3)
-    assert "aux_target" not in env.single_observation_space.spaces  # a training target, not an observation
+    trainer, runner = build_trainer(cfg)
+    assert runner.aux_targets and runner.obs["aux_target"].shape == (cfg.num_envs, 1, 3)
+    assert "aux_target" not in runner.env.single_observation_space.spaces  # a training target, not an observation
     losses = [trainer.iteration()["aux_loss"] for _ in range(8)]
     assert np.mean(losses[2:]) < 0.75 * losses[0], losses  # the encoder learns where the goal's object is
     off = dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, aux_coef=0.0))

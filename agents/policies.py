@@ -1,0 +1,124 @@
+"""Who plays the player slots that do not learn: the co-players of :class:`agents.rollout.RolloutRunner`.
+
+A runner splits an env's player slots into learning slots (the PPO learner acts there and its samples form the
+training batch) and co-player slots, all played by one :class:`Policy`: a frozen PPO policy (self-play, a past
+snapshot, the evaluated agent), the uniform random policy (the reference every success figure is read
+against), or the privileged scripted expert (``worlds.experts.scripted``). A policy acts for all its slots of
+all envs in one call: observations ``[E, S, ...]`` in, actions ``[E, S, ...]`` out, with its recurrent state
+carried explicitly by the runner and every random draw taken from the key the runner hands it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import jax
+import numpy as np
+
+from agents.networks import Carry
+from agents.ppo import PPO, TrainState
+
+
+class Policy(Protocol):
+    """What a runner needs from a co-player."""
+
+    name: str
+    """Shown in every :class:`agents.rollout.EpisodeRecord` it played in (the league reads it)."""
+
+    def bind(self, env: Any, slots: np.ndarray) -> None:
+        """Called once by the runner: the env and the player slots (int array) this policy plays."""
+
+    def initial_carry(self, num_envs: int, num_slots: int) -> Carry | None:
+        """Zero recurrent state for ``num_envs`` × ``num_slots`` sequences (None: the policy keeps none)."""
+
+    def act(self, obs: Any, carry: Carry | None, done: np.ndarray, key: np.ndarray) -> tuple[Carry | None, np.ndarray]:
+        """Actions ``[E, S, ...]`` for observations ``[E, S, ...]``; ``done[E]`` marks episode starts."""
+
+
+class PPOPolicy:
+    """A PPO policy with given parameters (one jitted ``PPO.act`` over all its slots of all envs).
+
+    ``state`` may be swapped between rollouts (the league's co-player changes) without recompiling: only the
+    arrays change. ``greedy`` takes the mode of the action distribution instead of a sample."""
+
+    def __init__(self, ppo: PPO, state: TrainState | None, name: str = "ppo", greedy: bool = False) -> None:
+        self.ppo, self.state, self.name, self.greedy = ppo, state, name, greedy
+
+    def bind(self, env: Any, slots: np.ndarray) -> None:
+        pass
+
+    def initial_carry(self, num_envs: int, num_slots: int) -> Carry:
+        return self.ppo.initial_carry(num_envs * num_slots)
+
+    def act(self, obs: Any, carry: Carry, done: np.ndarray, key: np.ndarray) -> tuple[Carry, np.ndarray]:
+        if self.state is None:
+            raise ValueError(f"PPOPolicy {self.name!r}: state is None; set the parameters before acting")
+        E, S = done.shape[0], jax.tree_util.tree_leaves(obs)[0].shape[1]
+        flat = jax.tree_util.tree_map(lambda v: v.reshape((E * S,) + v.shape[2:]), obs)
+        done_flat = np.repeat(done, S)
+        if self.greedy:
+            carry, action = self.ppo.act_greedy(self.state, flat, carry, done_flat)
+        else:
+            carry, action, _, _ = self.ppo.act(self.state, flat, carry, done_flat, key)
+        action = np.asarray(action)
+        return carry, action.reshape((E, S) + action.shape[1:])
+
+
+class RandomPolicy:
+    """Every action drawn uniformly from the per-player action space, from the runner's key (so the same key
+    gives the same actions): the reference a trained agent's success is read against."""
+
+    def __init__(self, action_space: gym.Space, name: str = "random") -> None:
+        if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.Box)):
+            raise ValueError(f"RandomPolicy: unsupported action_space {action_space}")
+        self.space, self.name = action_space, name
+
+    def bind(self, env: Any, slots: np.ndarray) -> None:
+        pass
+
+    def initial_carry(self, num_envs: int, num_slots: int) -> None:
+        return None
+
+    def act(self, obs: Any, carry: None, done: np.ndarray, key: np.ndarray) -> tuple[None, np.ndarray]:
+        rng = np.random.default_rng(np.asarray(key, dtype=np.uint32))
+        space = self.space
+        lead = (done.shape[0], jax.tree_util.tree_leaves(obs)[0].shape[1])
+        if isinstance(space, gym.spaces.Discrete):
+            return None, rng.integers(space.start, space.start + space.n, size=lead)
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return None, rng.integers(0, space.nvec, size=lead + space.nvec.shape)
+        return None, rng.uniform(space.low, space.high, size=lead + space.shape).astype(space.dtype)
+
+
+class ScriptedExpert:
+    """The privileged goal-seeking expert of ``worlds.experts.scripted`` as a co-player: it reads the env's state
+    rather than the observation, so it needs a ``BatchEnv`` with discrete actions. It plans per env and player
+    in Python (it is a demonstrator, not the training hot path), and keeps its plans itself (no carry)."""
+
+    def __init__(self, avoid_hazards: bool = True, name: str = "scripted") -> None:
+        self.avoid_hazards, self.name = avoid_hazards, name
+        self._expert: Any = None
+        self._slots = np.zeros(0, dtype=np.int64)
+
+    def bind(self, env: Any, slots: np.ndarray) -> None:
+        from worlds.envs.batch_env import BatchEnv
+        from worlds.experts.scripted import ScriptedPolicy
+
+        if not isinstance(env, BatchEnv):
+            raise ValueError(f"ScriptedExpert needs a worlds BatchEnv (it reads the world's state), got {type(env).__name__}")
+        self._expert = ScriptedPolicy(env, self.avoid_hazards)
+        self._slots = np.asarray(slots, dtype=np.int64)
+
+    def initial_carry(self, num_envs: int, num_slots: int) -> None:
+        return None
+
+    def act(self, obs: Any, carry: None, done: np.ndarray, key: np.ndarray) -> tuple[None, np.ndarray]:
+        if self._expert is None:
+            raise ValueError("ScriptedExpert.act before bind(): hand it to a RolloutRunner first")
+        return None, self._expert.act()[:, self._slots]
+
+
+def random_key(seed: int) -> np.ndarray:
+    """A raw uint32[2] JAX key on the host (what the runner carries and checkpoints)."""
+    return np.asarray(jax.random.PRNGKey(seed))
