@@ -121,7 +121,7 @@ def _contact_scan(
     n = data.ncon
     if n == 0:
         return g, h
-    gp = template._geom_player_list
+    gp = template.geom_player_list
     c = data.contact
     pairs = c.geom.tolist()
     hit = [i for i, (g0, g1) in enumerate(pairs) if gp[g0] >= 0 or gp[g1] >= 0]
