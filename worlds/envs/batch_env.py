@@ -39,7 +39,7 @@ from worlds.sim.predicates import (
     write_goal_tables,
 )
 from worlds.sim.world_batch import WorldBatch
-from worlds.sim.template import Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
+from worlds.sim.template import CAT_OBJECT, Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
 
 ActionType = Literal["discrete", "continuous"]
 #: Names of the action components, for error messages.
@@ -248,13 +248,13 @@ class BatchEnv:
         shape = np.full(t.model.ngeom, -1, dtype=np.int64)
         obj = self._geom_entity >= ws.MAX_PLAYERS
         shape[obj] = loaded.object_shape[self._geom_entity[obj] - ws.MAX_PLAYERS]
-        self._geom_shape[e] = np.where(loaded.geom_category == 4, shape, -1)
+        self._geom_shape[e] = np.where(loaded.geom_category == CAT_OBJECT, shape, -1)
         rows, cols = task.world.terrain.rows, task.world.terrain.cols
         self._grid[e] = rows, cols
         self._tile_top[e] = 0.0
         self._tile_top[e, :rows, :cols] = loaded.tile_top
         self._tile_colour[e] = -1
-        self._tile_colour[e, :rows, :cols] = [[ws_colour_index(c) for c in row] for row in task.world.terrain.floor_colours]
+        self._tile_colour[e, :rows, :cols] = [[ws.COLOUR_INDEX[c] for c in row] for row in task.world.terrain.floor_colours]
         self._object_shape[e] = loaded.object_shape
         self._object_bottom[e] = np.where(loaded.object_shape >= 0, t.shape_bottom[np.maximum(loaded.object_shape, 0)], 0.0)
         self._player_active[e] = loaded.player_active
@@ -464,10 +464,3 @@ class BatchEnv:
         self._needs_reset = False
         return self._observation(), {"task_id": list(self.task_ids), "active": self._player_active.copy()}
 
-
-_COLOUR_INDEX = {name: i for i, name in enumerate(ws.COLOURS)}
-
-
-def ws_colour_index(name: str) -> int:
-    """Index of a colour name in ``spec.COLOURS`` order."""
-    return _COLOUR_INDEX[name]

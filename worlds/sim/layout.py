@@ -43,7 +43,7 @@ GROUP_HIDDEN = 5
 #: Colour index used for geoms that have no spec colour (walls, avatars, inactive slots).
 NO_COLOUR = -1
 COLOUR_NAMES: tuple[str, ...] = tuple(ws.COLOURS)
-COLOUR_INDEX = {name: i for i, name in enumerate(COLOUR_NAMES)}
+COLOUR_INDEX = ws.COLOUR_INDEX
 COLOUR_RGBA = np.array([ws.COLOURS[n] for n in COLOUR_NAMES], dtype=np.float64)
 SHAPE_INDEX = {s: i for i, s in enumerate(ws.SHAPES)}
 DIR_NAMES: tuple[str, ...] = tuple(ws.DIRECTIONS)
@@ -71,48 +71,6 @@ def avatar_park(players: int) -> np.ndarray:
     park = np.zeros((players, 4))
     park[:, :3] = PARK + np.stack([np.zeros(players), 3.0 * np.arange(players) + 50.0, np.zeros(players)], 1)
     return park
-
-
-def merge_tiles(
-    levels: np.ndarray, colours: np.ndarray, hazards: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Cover the grid with rectangles of equal (level, colour, hazard); returns (r0, c0, r1, c1), inclusive.
-
-    Why: every geom costs in collision and ray casting; a typical world collapses from rows*cols tiles to a few
-    dozen boxes. Runs along each row are found with numpy, then a run identical to the one right above it
-    (same columns, same key) extends that rectangle downwards.
-    """
-    rows, cols = levels.shape
-    key = (levels * 64 + colours) * 2 + hazards
-    change = np.ones((rows, cols), dtype=bool)
-    change[:, 1:] = key[:, 1:] != key[:, :-1]
-    rs, cs = np.nonzero(change)
-    ends = np.empty_like(cs)
-    ends[:-1] = cs[1:] - 1
-    ends[np.r_[rs[1:] != rs[:-1], True]] = cols - 1
-    keys = key[rs, cs]
-    out_r0: list[int] = []
-    out_c0: list[int] = []
-    out_r1: list[int] = []
-    out_c1: list[int] = []
-    open_prev: dict[tuple[int, int, int], int] = {}
-    cur_row = -1
-    open_cur: dict[tuple[int, int, int], int] = {}
-    for r, c, e, k in zip(rs.tolist(), cs.tolist(), ends.tolist(), keys.tolist()):
-        if r != cur_row:
-            open_prev, open_cur, cur_row = (open_cur if r == cur_row + 1 else {}), {}, r
-        sig = (c, e, k)
-        j = open_prev.get(sig)
-        if j is None:
-            j = len(out_r0)
-            out_r0.append(r)
-            out_c0.append(c)
-            out_r1.append(r)
-            out_c1.append(e)
-        else:
-            out_r1[j] = r
-        open_cur[sig] = j
-    return (np.array(out_r0), np.array(out_c0), np.array(out_r1), np.array(out_c1))
 
 
 #: Row runs memoised per (levels row, colours row, hazard columns): generated worlds reuse few distinct rows.
@@ -143,7 +101,7 @@ def _row_runs(lrow: tuple[int, ...], crow: tuple[str, ...], hcols: tuple[int, ..
     return runs
 
 
-def merge_terrain(terrain: ws.Terrain) -> list[list[int]]:
+def merge_tiles(terrain: ws.Terrain) -> list[list[int]]:
     """Cover the grid with rectangles of equal (level, colour, hazard): ``[c0, r0, c1, r1, level, colour index,
     hazard]`` per rectangle, corners inclusive.
 

@@ -37,7 +37,7 @@ from worlds.sim.layout import (
     WALL_RGBA,
     avatar_park,
     floor_rgba,
-    merge_terrain,
+    merge_tiles,
     object_park,
     ramp_poses,
     wall_boxes,
@@ -69,8 +69,6 @@ class LoadedWorld:
     """[max_objects] bool."""
     object_shape: np.ndarray
     """[max_objects] int index into ``spec.SHAPES`` (-1 inactive)."""
-    object_colour: np.ndarray
-    """[max_objects] int colour index (-1 inactive)."""
     tile_top: np.ndarray
     """[rows, cols] float: z of each tile's floor."""
     n_terrain_boxes: int = 0
@@ -237,7 +235,7 @@ class WorldLoader:
         hazard_set = {(c.row, c.col) for c in t.hazards} if t.hazards else _NO_CELLS
 
         # ---- terrain rectangles
-        rects = merge_terrain(t)
+        rects = merge_tiles(t)
         rect_rgba = [floor_rgba(r[5], r[4]) for r in rects]
         n_rect = len(rects)
         if n_rect > cap.terrain_slots:
@@ -321,14 +319,14 @@ class WorldLoader:
         n_obj = len(spec.objects)
         N = cap.max_objects
         obj_pos = [list(p) for p in self._obj_park_list]
-        shapes, colours_o, movable = [-1] * N, [-1] * N, [False] * N
+        shapes, movable = [-1] * N, [False] * N
         if n_obj:
             og, o_user, o_col, act_body, fixed_ids, fixed_pos, gravcomp = [], [], [], [], [], [], [1.0] * N
             bottoms, obj_geoms, fixed_geoms = self._shape_bottom_list, self._obj_geoms_list, self._fixed_geoms_list
             ob0, fb0 = self._ob0, self._fb0
             for i, o in enumerate(spec.objects):
                 rr, cc, sh, co, mov = o.row, o.col, SHAPE_INDEX[o.shape], COLOUR_INDEX[o.colour], bool(o.movable)
-                shapes[i], colours_o[i], movable[i] = sh, co, mov
+                shapes[i], movable[i] = sh, mov
                 pos = [(cc + 0.5) * ts, (rr + 0.5) * ts, levels[rr][cc] * lh + bottoms[sh] + 1e-3]
                 if mov:
                     obj_pos[i] = pos
@@ -383,7 +381,6 @@ class WorldLoader:
             object_active=obj_active,
             object_movable=np.array(movable, dtype=bool),
             object_shape=np.array(shapes, dtype=np.int64),
-            object_colour=np.array(colours_o, dtype=np.int64),
             tile_top=np.fromiter(chain.from_iterable(levels), np.int64, rows * cols).reshape(rows, cols) * lh,
             n_terrain_boxes=n_rect,
         )

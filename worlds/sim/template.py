@@ -42,7 +42,6 @@ from __future__ import annotations
 import copy
 
 import mujoco
-import numpy as np
 
 from worlds.sim.build import build_spec
 from worlds.sim.config import Capacity, PhysicsConfig
@@ -73,7 +72,6 @@ __all__ = [
     "CAT_AVATAR", "CAT_FLOOR", "CAT_NONE", "CAT_OBJECT", "CAT_RAMP", "CAT_WALL", "CATEGORY_NAMES", "COLOUR_NAMES",
     "CONTACT_SENSOR_FIELDS", "CONTACT_SENSOR_SLOTS", "GROUP_AVATAR", "GROUP_DECOR", "GROUP_HIDDEN", "GROUP_OBJECT",
     "GROUP_TERRAIN", "NO_COLOUR", "Capacity", "LoadedWorld", "PhysicsConfig", "WorldTemplate", "merge_tiles",
-    "geom_category", "geom_colour_index", "geom_hazard",
 ]  # fmt: skip
 
 
@@ -114,17 +112,3 @@ class WorldTemplate(SlotIndex):
         see ``WorldLoader.load``."""
         return self.loader.load(model, data, spec, cache)
 
-
-def geom_category(model: mujoco.MjModel) -> np.ndarray:
-    """[ngeom] int category (``CAT_*``) of every geom of a loaded model, read from ``geom_user``."""
-    return model.geom_user[:, 0].astype(np.int64)
-
-
-def geom_colour_index(model: mujoco.MjModel) -> np.ndarray:
-    """[ngeom] int colour index (``spec.COLOURS`` order, ``NO_COLOUR`` if none) of every geom."""
-    return model.geom_user[:, 1].astype(np.int64)
-
-
-def geom_hazard(model: mujoco.MjModel) -> np.ndarray:
-    """[ngeom] bool: the geom is hazardous floor (hidden from agents; for the safety module)."""
-    return model.geom_user[:, 2] > 0.5

@@ -29,6 +29,8 @@ COLOURS: dict[str, tuple[float, float, float, float]] = {
     "white": (0.92, 0.92, 0.92, 1.0),
     "grey": (0.50, 0.50, 0.50, 1.0),
 }
+#: A colour's index (its position in ``COLOURS``): what observations, goal tokens and the model store.
+COLOUR_INDEX: dict[str, int] = {name: i for i, name in enumerate(COLOURS)}
 
 #: Ramp directions: the neighbour a ramp rises towards, as (d_row, d_col).
 DIRECTIONS: dict[str, tuple[int, int]] = {"north": (1, 0), "south": (-1, 0), "east": (0, 1), "west": (0, -1)}
@@ -231,9 +233,6 @@ def _flood(east: int, north: int, cols: int, start: int, allowed: int = -1) -> i
         if grown == reach:
             return reach
         reach = grown
-
-
-_DIR_STEP = {name: (dr, dc) for name, (dr, dc) in DIRECTIONS.items()}
 
 
 def _valid_ramps(levels: np.ndarray, ramps: tuple[Ramp, ...]) -> list[tuple[int, int]]:
