@@ -410,6 +410,38 @@ class BatchEnv:
             obs["rgb"] = self._rgb.render(datas, eyes, b.avatar_yaw, self._player_active)
         return obs
 
+    # ------------------------------------------------------------------------------------------- read-only state
+    # What privileged consumers (the scripted expert, viewers, tests) may read of the current state. Each is a
+    # read-only view of the env's own array: no copy per call, and writing through it raises instead of
+    # corrupting the env. A view follows the env (it shows the state after the latest step or reset), so copy
+    # it to keep a snapshot.
+
+    @property
+    def avatar_pos(self) -> np.ndarray:
+        """float64 [E, P, 3]: each avatar's centre in world coordinates (metres)."""
+        return _read_only(self._batch.avatar_pos)
+
+    @property
+    def avatar_yaw(self) -> np.ndarray:
+        """float64 [E, P]: each avatar's heading in radians (0 faces +x, counter-clockwise), unwrapped."""
+        return _read_only(self._batch.avatar_yaw)
+
+    @property
+    def player_active(self) -> np.ndarray:
+        """bool [E, P]: the player slot is used by the env's current task."""
+        return _read_only(self._player_active)
+
+    @property
+    def tile_colours(self) -> np.ndarray:
+        """int64 [E, MAX_GRID, MAX_GRID]: floor colour index (``spec.COLOUR_INDEX``) of each tile of the current
+        world, -1 outside its rows x cols grid."""
+        return _read_only(self._tile_colour)
+
+    @property
+    def episode_steps(self) -> np.ndarray:
+        """int64 [E]: steps taken in each env's current episode (0 right after a reset)."""
+        return _read_only(self._step_count)
+
     # ------------------------------------------------------------------------------------------- poses
     def poses(self) -> dict[str, np.ndarray]:
         """Current body poses of every env (what a recording stores per step)."""
@@ -464,3 +496,9 @@ class BatchEnv:
         self._needs_reset = False
         return self._observation(), {"task_id": list(self.task_ids), "active": self._player_active.copy()}
 
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written through."""
+    view = array.view()
+    view.flags.writeable = False
+    return view

@@ -1,8 +1,9 @@
 """``ScriptedPolicy``: a privileged, goal-seeking expert for ``BatchEnv`` (the safe demonstrator).
 
-It is an *expert*, not an agent: it ignores the observation it is given and reads the env's internals —
-``env.tasks`` (terrain, ramps, the hidden hazard tiles, object movability), ``env.tables`` (the compiled goals),
-``env.entity_state()`` (entity positions, holds, what each player sees) and ``env._batch`` (avatar poses). Agents
+It is an *expert*, not an agent: it ignores the observation it is given and reads privileged state through
+``BatchEnv``'s public read-only interface — ``env.tasks`` (terrain, ramps, the hidden hazard tiles, object
+movability), ``env.tables`` (the compiled goals), ``env.entity_state()`` (entity positions, holds, what each
+player sees), ``env.avatar_pos``/``env.avatar_yaw``, ``env.player_active`` and ``env.tile_colours``. Agents
 never get any of this; the safety module uses this policy for safe demonstrations.
 
 What it does, per env and player, on every ``act``:
@@ -93,7 +94,7 @@ def _build_world(env: BatchEnv, e: int) -> _World:
     assert task is not None
     graph = WalkGraph(task.world.terrain)
     rows, cols = graph.rows, graph.cols
-    colour = env._tile_colour[e, :rows, :cols].copy()
+    colour = env.tile_colours[e, :rows, :cols].copy()
     movable = np.array([o.movable for o in task.world.objects], dtype=bool)
     return _World(rows, cols, graph.levels, graph.ramp, graph.hazard, colour, graph.conn, movable)
 
@@ -140,8 +141,9 @@ class ScriptedPolicy:
                 self._new_task(e)
         state = env.entity_state()
         truth = predicate_truth(env.tables, state, self.near_distance)
-        pos = env._batch.avatar_pos
-        yaw = env._batch.avatar_yaw
+        pos = env.avatar_pos
+        yaw = env.avatar_yaw
+        active = env.player_active
 
         move = np.zeros((E, P), dtype=bool)
         move_xy = np.zeros((E, P, 2))
@@ -150,7 +152,7 @@ class ScriptedPolicy:
         grab = np.zeros((E, P), dtype=bool)
         for e in range(E):
             for p in range(P):
-                if not env._player_active[e, p] or not env.tables.player_valid[e, p]:
+                if not active[e, p] or not env.tables.player_valid[e, p]:
                     continue
                 cmd = self._decide(e, p, state, truth)
                 if cmd.move is not None:
