@@ -12,7 +12,7 @@ model copy):
   of equal (level, floor colour, hazard) and each rectangle becomes a box column from ``-floor_depth`` up to its
   level's top. Each slot has its own body because MuJoCo's midphase bounding-volume tree is built per body at
   compile time: moving a body via ``body_pos`` keeps the tree valid, while moving a geom inside the world body
-  does not (see DESIGN.md, Performance notes).
+  does not.
 - ramps: one static body per ramp slot with a tilted box.
 - walls: four static boxes around the grid, resized by ``load``.
 - objects: each object slot has a free body (used when the object is movable) and a static body (used when it
