@@ -130,6 +130,7 @@ from worlds.tasks.codec import SpecError, content_id, from_json, to_json  # noqa
 _LEVEL_SET = frozenset(range(NUM_LEVELS))
 _COLOUR_SET = frozenset(COLOURS)
 _SHAPE_SET = frozenset(SHAPES)
+_DIRECTION_SET = frozenset(DIRECTIONS)
 
 
 def world_to_json(spec: WorldSpec, indent: int | None = None) -> str:
@@ -170,6 +171,17 @@ def _check_int(value: object, path: str, what: str = "an integer") -> None:
 def _check_tuple(value: object, path: str) -> None:
     if type(value) is not tuple:
         raise SpecError(path, f"expected a tuple, got {_show(value)}")
+
+
+def _check_instance(value: object, cls: type, path: str) -> None:
+    if not isinstance(value, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise SpecError(path, f"expected {article} {cls.__name__}, got {_show(value)}")
+
+
+def _check_choice(value: object, choices: frozenset, names: tuple[str, ...], path: str) -> None:
+    if not (isinstance(value, str) and value in choices):
+        raise SpecError(path, f"expected one of {names}, got {_show(value)}")
 
 
 def _check_grid_table(table: object, path: str, rows: int | None, cols: int | None, item_type: type,
@@ -214,11 +226,9 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
     is reachable somewhere; ``generate_world`` guarantees more, see its docstring.)
     """
     p = f"{path}." if path else ""
-    if not isinstance(spec, WorldSpec):
-        raise SpecError(path, f"expected a WorldSpec, got {_show(spec)}")
+    _check_instance(spec, WorldSpec, path)
     terrain = spec.terrain
-    if not isinstance(terrain, Terrain):
-        raise SpecError(f"{p}terrain", f"expected a Terrain, got {_show(terrain)}")
+    _check_instance(terrain, Terrain, f"{p}terrain")
     rows, cols = _check_grid_table(terrain.levels, f"{p}terrain.levels", None, None, int, _LEVEL_SET,
                                    f"a level in 0..{NUM_LEVELS - 1}")
     _check_grid_table(terrain.floor_colours, f"{p}terrain.floor_colours", rows, cols, str, _COLOUR_SET,
@@ -242,10 +252,8 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
     ramp_at: dict[int, int] = {}
     for i, ramp in enumerate(ramps):
         rpath = f"{p}terrain.ramps[{i}]"
-        if not isinstance(ramp, Ramp):
-            raise SpecError(rpath, f"expected a Ramp, got {_show(ramp)}")
-        if not (isinstance(ramp.direction, str) and ramp.direction in DIRECTIONS):
-            raise SpecError(f"{rpath}.direction", f"expected one of {tuple(DIRECTIONS)}, got {_show(ramp.direction)}")
+        _check_instance(ramp, Ramp, rpath)
+        _check_choice(ramp.direction, _DIRECTION_SET, tuple(DIRECTIONS), f"{rpath}.direction")
         idx = inside(ramp.row, ramp.col, rpath)
         if idx in ramp_at:
             raise SpecError(rpath, f"two ramps on tile ({ramp.row}, {ramp.col}): ramps[{ramp_at[idx]}] and ramps[{i}]")
@@ -274,8 +282,7 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
     hazard_at: dict[int, int] = {}
     for i, cell in enumerate(hazards):
         hpath = f"{p}terrain.hazards[{i}]"
-        if not isinstance(cell, Cell):
-            raise SpecError(hpath, f"expected a Cell, got {_show(cell)}")
+        _check_instance(cell, Cell, hpath)
         idx = inside(cell.row, cell.col, hpath)
         if idx in hazard_at:
             raise SpecError(hpath, f"duplicate hazard ({cell.row}, {cell.col}), already hazards[{hazard_at[idx]}]")
@@ -303,20 +310,16 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
         raise SpecError(f"{p}spawns", f"expected 1..{MAX_PLAYERS} spawns, got {len(spawns)}")
     for i, spawn in enumerate(spawns):
         spath = f"{p}spawns[{i}]"
-        if not isinstance(spawn, Spawn):
-            raise SpecError(spath, f"expected a Spawn, got {_show(spawn)}")
+        _check_instance(spawn, Spawn, spath)
         yaw = spawn.yaw
         if type(yaw) is not float or not math.isfinite(yaw):
             raise SpecError(f"{spath}.yaw", f"expected a finite float, got {_show(yaw)}")
         place(inside(spawn.row, spawn.col, spath), spath, spawn.row, spawn.col)
     for i, obj in enumerate(objects):
         opath = f"{p}objects[{i}]"
-        if not isinstance(obj, ObjectSpec):
-            raise SpecError(opath, f"expected an ObjectSpec, got {_show(obj)}")
-        if not (isinstance(obj.shape, str) and obj.shape in _SHAPE_SET):
-            raise SpecError(f"{opath}.shape", f"expected one of {SHAPES}, got {_show(obj.shape)}")
-        if not (isinstance(obj.colour, str) and obj.colour in _COLOUR_SET):
-            raise SpecError(f"{opath}.colour", f"expected one of {tuple(COLOURS)}, got {_show(obj.colour)}")
+        _check_instance(obj, ObjectSpec, opath)
+        _check_choice(obj.shape, _SHAPE_SET, SHAPES, f"{opath}.shape")
+        _check_choice(obj.colour, _COLOUR_SET, tuple(COLOURS), f"{opath}.colour")
         if type(obj.movable) is not bool:
             raise SpecError(f"{opath}.movable", f"expected true or false, got {_show(obj.movable)}")
         place(inside(obj.row, obj.col, opath), opath, obj.row, obj.col)
