@@ -4,6 +4,7 @@ seeding and equivalence with the batch core."""
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
 import warnings
@@ -17,6 +18,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import worlds
 from worlds.envs.batch_env import BatchEnv, EnvConfig, TrainingTasks
+from worlds.sim.config import PhysicsConfig
 from worlds.tasks.game import TaskGenConfig, sample_training_task, task_id
 
 # observations.py declares proprio as an unbounded Box; the checker's advice about that is the only warning allowed
@@ -101,6 +103,35 @@ def test_worlds_import_pulls_in_neither_jax_nor_ray():
     # the adapters (pettingzoo, the MuJoCo env) load lazily: a plain `import worlds` does not pull them in
     code = "import sys, worlds; assert 'pettingzoo' not in sys.modules and 'worlds.envs.batch_env' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_the_renderer_changes_nothing_until_it_renders():
+    """No side effect on import: MUJOCO_GL stays unset and MuJoCo's GL backend untouched; ensure_egl switches
+    the backend to EGL, and leaves a backend the user named alone."""
+    code = (
+        "import os, mujoco; from mujoco.rendering.classic import gl_context; before = gl_context.GLContext;"
+        "import worlds.sim.render as wr, worlds.envs.batch_env;"
+        "assert 'MUJOCO_GL' not in os.environ and gl_context.GLContext is before;"
+        "wr.ensure_egl(); assert gl_context.GLContext.__module__.startswith('mujoco.egl'), gl_context.GLContext"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    code = (
+        "import mujoco; from mujoco.rendering.classic import gl_context; before = gl_context.GLContext;"
+        "import worlds.sim.render as wr; wr.ensure_egl(); assert gl_context.GLContext is before, before"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**env, "MUJOCO_GL": "glfw"})
+
+
+def test_render_fps_is_the_control_rate():
+    """A rendered step is one control period: 10 frames per second by default, following the physics config."""
+    assert worlds.GoalWorldEnv.metadata["render_fps"] == 1 / PhysicsConfig().control_dt == pytest.approx(10.0)
+    env = worlds.gym_env(physics=PhysicsConfig(substeps=4))
+    penv = worlds.parallel_env(num_players=2, physics=PhysicsConfig(substeps=5))
+    assert env.metadata["render_fps"] == pytest.approx(25.0) and penv.metadata["render_fps"] == pytest.approx(20.0)
+    assert worlds.GoalWorldEnv.metadata["render_fps"] == pytest.approx(10.0)  # the class default is untouched
+    env.close()
+    penv.close()
 
 
 # ----------------------------------------------------------------------------------------------- episode end

@@ -10,7 +10,7 @@ import pytest
 from worlds_fixtures import busy_world, flat_world, plateau_world
 
 from worlds.sim.avatar import avatar_positions, object_positions, step, unstable
-from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, MAX_RAMPS, ObjectSpec, Spawn, Terrain, WorldSpec
+from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, MAX_RAMPS, Cell, ObjectSpec, Spawn, Terrain, WorldSpec
 from worlds.sim.template import (
     CAT_AVATAR,
     CAT_FLOOR,
@@ -23,13 +23,11 @@ from worlds.sim.template import (
     PhysicsConfig,
     Capacity,
     WorldTemplate,
-    geom_category,
-    geom_colour_index,
-    geom_hazard,
     merge_tiles,
 )
 
 COLOUR_INDEX = {c: i for i, c in enumerate(COLOURS)}
+COLOURS_LIST = list(COLOURS)
 RAY_GROUPS = np.array([1, 1, 1, 0, 0, 0], dtype=np.uint8)
 
 
@@ -55,14 +53,18 @@ def test_template_has_full_capacity(template):
 
 
 def _check_partition(levels, colours, hazards):
-    r0, c0, r1, c1 = merge_tiles(levels, colours, hazards)
+    """merge_tiles on a terrain of these [rows, cols] levels, colour indices and hazard flags covers each tile
+    exactly once with rectangles whose tiles all share the rectangle's (level, colour, hazard)."""
+    terrain = Terrain(tuple(map(tuple, levels.tolist())), tuple(tuple(COLOURS_LIST[c] for c in row) for row in colours.tolist()),
+                      (), tuple(Cell(int(r), int(c)) for r, c in np.argwhere(hazards)))  # fmt: skip
+    rects = merge_tiles(terrain)
     cover = np.zeros(levels.shape, dtype=int)
-    for a, b, c, d in zip(r0, c0, r1, c1):
-        cover[a : c + 1, b : d + 1] += 1
-        for grid in (levels, colours, hazards):
-            assert np.all(grid[a : c + 1, b : d + 1] == grid[a, b])
+    for c0, r0, c1, r1, level, colour, hazard in rects:
+        cover[r0 : r1 + 1, c0 : c1 + 1] += 1
+        for grid, key in ((levels, level), (colours, colour), (hazards, hazard)):
+            assert np.all(grid[r0 : r1 + 1, c0 : c1 + 1] == key)
     assert np.all(cover == 1)
-    return len(r0)
+    return len(rects)
 
 
 def test_merge_tiles_partitions_grid_into_uniform_rectangles():
@@ -91,7 +93,9 @@ def test_load_labels_every_tile_object_and_avatar(template):
     spec = busy_world()
     world = template.load(model, data, spec)
     ph = template.physics
-    cat, col, hz = geom_category(model), geom_colour_index(model), geom_hazard(model)
+    # the labels live in the model itself (geom_user: category, colour index, hazard), so (model, data) is
+    # self-describing; the LoadedWorld copies must agree with them
+    cat, col, hz = model.geom_user[:, 0].astype(int), model.geom_user[:, 1].astype(int), model.geom_user[:, 2] > 0.5
     assert np.array_equal(cat, world.geom_category) and np.array_equal(col, world.geom_colour_index)
     assert np.array_equal(hz, world.geom_hazard)
     ramp_tiles = {(r.row, r.col) for r in spec.terrain.ramps}
@@ -237,17 +241,18 @@ def test_random_actions_on_many_worlds_stay_sane(substeps):
     data = mujoco.MjData(model)
     ph = template.physics
     rng = np.random.default_rng(1)
-    total = 0
+    travelled = []  # per world: farthest any avatar got from its spawn (m)
     for spec in _random_worlds(24):
         world = template.load(model, data, spec)
         n_pl = len(spec.spawns)
+        spawn = avatar_positions(template, data)[:n_pl, :2]
+        far = 0.0
         X, Y = spec.terrain.cols * ph.tile_size, spec.terrain.rows * ph.tile_size
         actions = np.zeros((MAX_PLAYERS, 5))
         for t in range(400):
             if t % 8 == 0:  # sticky random actions explore further than white noise
                 actions = rng.uniform(-1, 1, size=(MAX_PLAYERS, 5))
             flags = step(template, model, data, actions)
-            total += 1
             assert not flags.unstable, (spec, t, data.warning.number)
             av = avatar_positions(template, data)[:n_pl]
             assert np.all(np.isfinite(data.qpos)) and np.all(np.isfinite(data.qvel))
@@ -255,7 +260,10 @@ def test_random_actions_on_many_worlds_stay_sane(substeps):
             assert np.all((av[:, 0] > 0) & (av[:, 0] < X) & (av[:, 1] > 0) & (av[:, 1] < Y))
             obj = object_positions(template, model, data)[world.object_active]
             assert np.all(obj[:, 2] > -0.05), (t, obj)
-    assert total == 24 * 400
+            far = max(far, float(np.linalg.norm(av[:, :2] - spawn, axis=1).max()))
+        travelled.append(far)
+    # the checks above watched avatars that really went places (a frozen simulation would pass them trivially)
+    assert np.median(travelled) > 2 * ph.tile_size, travelled
 
 
 def test_render_world_png(tmp_path):

@@ -10,7 +10,7 @@ from tests._game_worlds import small_world
 from tests.worlds_fixtures import flat_world
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.tasks.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, object_ref, player_ref
-from worlds.tasks.spec import Cell, ObjectSpec, Spawn
+from worlds.tasks.spec import COLOUR_INDEX, Cell, ObjectSpec, Spawn
 
 NOOP = np.array([1, 1, 1, 0, 0])
 
@@ -164,7 +164,7 @@ def test_unstable_env_ends_alone():
     obs, r, term, trunc, info = env.step(noop)
     assert term[0] and not term[1] and info["unstable"][0] and r[0, 0] == 0.0
     assert list(info["final"]["env"]) == [0]
-    assert env.task_ids[1] == other_task and env._step_count[1] == 2 and env._step_count[0] == 0
+    assert env.task_ids[1] == other_task and env.episode_steps[1] == 2 and env.episode_steps[0] == 0
     assert np.isfinite(obs["proprio"]).all() and np.isfinite(env.world.qpos[0]).all()
 
 
@@ -208,8 +208,35 @@ def test_optional_rgb_is_a_first_person_view():
     red = (img[..., 0] > 150) & (img[..., 1] < 80) & (img[..., 2] < 80)
     cols = np.flatnonzero(red.any(axis=0))
     assert red.sum() > 4 and abs(cols.mean() - 32) < 8  # the red cube straight ahead, in the middle
-    _, _, _, _, _ = env.step(np.array([[[1, 1, 0, 0, 0]]]))  # turning clockwise moves it to the left
-    for _ in range(5):
+    # turning clockwise moves it to the left of the picture, step by step, while it is still in view
+    centres = []
+    for _ in range(6):
         obs, *_ = env.step(np.array([[[1, 1, 0, 0, 0]]]))
-    red = (obs["rgb"][0, 0, ..., 0] > 150) & (obs["rgb"][0, 0, ..., 1] < 80)
-    assert not red.any() or np.flatnonzero(red.any(axis=0)).mean() < cols.mean()
+        red = (obs["rgb"][0, 0, ..., 0] > 150) & (obs["rgb"][0, 0, ..., 1] < 80)
+        if not red.any():
+            break
+        centres.append(np.flatnonzero(red.any(axis=0)).mean())
+    # seen after turning (so the comparison is not vacuous), further left each step, and out of view in the end
+    assert centres and centres[0] < cols.mean() - 2, (cols.mean(), centres)
+    assert all(b < a for a, b in zip(centres, centres[1:])) and len(centres) < 6, centres
+
+
+def test_read_only_state_is_the_envs_own_and_cannot_be_written(env2):
+    """The public state the scripted expert reads: the same values as the poses and infos, views that follow
+    the env after a step, and a write through any of them is refused."""
+    _, info = env2.reset(seed=5)
+    assert (env2.episode_steps == 0).all()
+    views = {name: getattr(env2, name) for name in ("avatar_pos", "avatar_yaw", "player_active", "tile_colours",
+                                                    "episode_steps")}
+    _, _, _, _, info = env2.step(random_actions(env2, np.random.default_rng(0)))
+    poses = info["poses"]
+    assert np.array_equal(views["avatar_pos"], poses["player_pos"]) and np.array_equal(views["avatar_yaw"], poses["player_yaw"])
+    assert np.array_equal(views["player_active"], info["active"]) and (views["episode_steps"] == 1).all()
+    for e, task in enumerate(env2.tasks):
+        t = task.world.terrain
+        want = np.array([[COLOUR_INDEX[c] for c in row] for row in t.floor_colours])
+        assert np.array_equal(views["tile_colours"][e, : t.rows, : t.cols], want)
+        assert (views["tile_colours"][e, t.rows :] == -1).all() and (views["tile_colours"][e, :, t.cols :] == -1).all()
+    for name, view in views.items():
+        with pytest.raises(ValueError, match="read-only"):
+            view[...] = 0

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from worlds.tasks.codec import SpecError
 from worlds.tasks.generator import generate_world
+from worlds.tasks.walkability import STEPS, WalkGraph
 from worlds.tasks.spec import (
     MAX_OBJECTS,
     MAX_PLAYERS,
@@ -405,6 +406,32 @@ def test_reachable_tiles_side_of_ramp_does_not_connect():
     reach = reachable_tiles(terrain, (0, 0))
     assert reach[3, 0] and reach[4, 0] and reach[2, 0]
     assert not reach[3, 1]  # only joined to the ramp tile's side
+
+
+def test_walk_graph_table_is_the_same_graph_as_the_flood():
+    """The expert's per-tile neighbour table (WalkGraph.conn) and the bitset flood that validation and the
+    generator use are one rule: a breadth-first search over conn reaches exactly the flood's tiles, from every
+    start, on generated worlds and on the side-of-ramp case; and conn is symmetric (the graph is undirected)."""
+    terrains = [generate_world(seed).terrain for seed in range(12)] + [plateau_world().terrain]
+    for terrain in terrains:
+        graph = WalkGraph(terrain)
+        conn = graph.conn
+        for d, (dr, dc) in enumerate(STEPS):
+            back = STEPS.index((-dr, -dc))
+            for r, c in np.argwhere(conn[..., d]):
+                assert conn[r + dr, c + dc, back], (r, c, d)
+        for start in [(0, 0), (terrain.rows - 1, terrain.cols - 1), (terrain.rows // 2, terrain.cols // 2)]:
+            seen, todo = {start}, [start]
+            while todo:
+                r, c = todo.pop()
+                for d, (dr, dc) in enumerate(STEPS):
+                    n = (r + dr, c + dc)
+                    if conn[r, c, d] and n not in seen:
+                        seen.add(n)
+                        todo.append(n)
+            bfs = np.zeros((terrain.rows, terrain.cols), dtype=bool)
+            bfs[tuple(np.array(sorted(seen)).T)] = True
+            assert np.array_equal(bfs, reachable_tiles(terrain, start))
 
 
 # --- fuzz: mutated JSON gives a SpecError or a valid world, never another exception --------------------------

@@ -1,4 +1,13 @@
-"""openland worlds: specs, generator, MuJoCo compiler, ``BatchEnv`` and its PettingZoo/Gymnasium adapters.
+"""openland worlds, in layers; each sub-package imports only the ones listed before it:
+
+- ``tasks``: world and game specs, their JSON codec and content ids, the walkability rule, the world and game
+  generators, task families (pure Python and numpy);
+- ``sim``: the MuJoCo template a world is loaded into in place (``config``, ``layout``, ``build``, ``slots``,
+  ``loading``, tied together by ``template``), avatars, the batched physics, compiled kernels, predicates,
+  observations, rendering;
+- ``envs``: ``BatchEnv`` (the [envs, players] core) and its PettingZoo and Gymnasium adapters;
+- ``episodes``: recording and exact replay;
+- ``experts``: the scripted expert, which reads the env only through its public read-only state.
 
 ``parallel_env`` and ``gym_env`` (and the adapter classes) are imported lazily from ``worlds.envs.adapters`` so that
 ``import worlds.tasks.spec`` stays light. Importing ``worlds`` registers the Gymnasium id ``openland/GoalWorld-v0``

@@ -4,8 +4,8 @@ Both run one world (a ``BatchEnv`` with ``num_envs=1``) and expose one player's 
 
 Episode ends. ``BatchEnv`` resets an ended env inside ``step`` (same-step auto-reset), which is right for
 training but wrong for these APIs: PettingZoo and Gymnasium return the *last* observation of the ended episode
-and leave the reset to the caller. The adapters therefore drive a ``BatchEnv`` subclass whose in-step
-auto-reset is switched off (``_EpisodicBatchEnv``); the time limit, the instability termination and every
+and leave the reset to the caller. The adapters therefore drive a ``BatchEnv`` whose in-step auto-reset
+is switched off (``EnvConfig.autoreset=False``); the time limit, the instability termination and every
 observation feature (including "share of the episode left", which reaches 0 on the last step) stay exactly
 ``BatchEnv``'s. Explicit ``reset()`` calls work as usual. After the episode ended, ``step`` raises
 ``RuntimeError`` until ``reset`` is called (PettingZoo: ``agents`` is then empty as well).
@@ -41,11 +41,17 @@ from pettingzoo import ParallelEnv
 from worlds import GOAL_WORLD_ID
 from worlds.sim import avatar as av
 from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.sim.config import PhysicsConfig
 from worlds.tasks.game import TaskSpec
 
 __all__ = ["GOAL_WORLD_ID", "GoalWorldEnv", "OpenlandParallelEnv", "gym_env", "parallel_env"]
 
 _RENDER_MODES = ["rgb_array"]
+
+
+def _control_rate(physics: PhysicsConfig) -> float:
+    """Env steps per simulated second: the frame rate at which rendered steps play back in real time."""
+    return 1.0 / physics.control_dt
 
 
 def _make_config(num_players: int, max_steps: int, config: dict[str, Any]) -> EnvConfig:
@@ -142,7 +148,7 @@ class _Episode:
 
         from worlds.sim import render as wr
 
-        wr._ensure_egl()
+        wr.ensure_egl()
         batch = self.batch
         model, data = batch.models[0], batch.world.data(0)
         if self._renderer is None:
@@ -211,7 +217,8 @@ class OpenlandParallelEnv(_RenderAndClose, ParallelEnv):
     current task's active players are in ``agents``. See the module docstring for the episode-end, seeding,
     action and info contracts."""
 
-    metadata = {"render_modes": _RENDER_MODES, "name": "openland_v0", "is_parallelizable": True}
+    metadata = {"render_modes": _RENDER_MODES, "name": "openland_v0", "is_parallelizable": True,
+                "render_fps": _control_rate(PhysicsConfig())}
 
     def __init__(
         self,
@@ -224,6 +231,7 @@ class OpenlandParallelEnv(_RenderAndClose, ParallelEnv):
         self.render_mode = render_mode
         self._episode = _Episode(_make_config(num_players, max_steps, config), task_sampler, render_mode)
         cfg = self._episode.config
+        self.metadata = {**type(self).metadata, "render_fps": _control_rate(cfg.physics)}
         self.possible_agents = [f"player_{p}" for p in range(num_players)]
         self._index = {name: p for p, name in enumerate(self.possible_agents)}
         self.agents: list[str] = []
@@ -322,7 +330,7 @@ class GoalWorldEnv(_RenderAndClose, gymnasium.Env):
     Observation: the per-player Dict space (rays, proprio, goal); action: the per-player action space. See the
     module docstring for the episode-end, seeding, action and info contracts."""
 
-    metadata = {"render_modes": _RENDER_MODES, "render_fps": 25}
+    metadata = {"render_modes": _RENDER_MODES, "render_fps": _control_rate(PhysicsConfig())}
 
     def __init__(
         self,
@@ -336,6 +344,7 @@ class GoalWorldEnv(_RenderAndClose, gymnasium.Env):
             raise ValueError(f"num_players={players!r}: GoalWorldEnv is single-player; use parallel_env for more")
         self.render_mode = render_mode
         self._episode = _Episode(_make_config(1, max_steps, config), task_sampler, render_mode)
+        self.metadata = {**type(self).metadata, "render_fps": _control_rate(self._episode.config.physics)}
         self.observation_space = self._episode.batch.single_observation_space
         self.action_space = _action_space(self._episode.config)
         self.max_steps = max_steps

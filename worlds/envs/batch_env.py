@@ -39,7 +39,7 @@ from worlds.sim.predicates import (
     write_goal_tables,
 )
 from worlds.sim.world_batch import WorldBatch
-from worlds.sim.template import Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
+from worlds.sim.template import CAT_OBJECT, Capacity, LoadedWorld, PhysicsConfig, WorldTemplate
 
 ActionType = Literal["discrete", "continuous"]
 #: Names of the action components, for error messages.
@@ -248,13 +248,13 @@ class BatchEnv:
         shape = np.full(t.model.ngeom, -1, dtype=np.int64)
         obj = self._geom_entity >= ws.MAX_PLAYERS
         shape[obj] = loaded.object_shape[self._geom_entity[obj] - ws.MAX_PLAYERS]
-        self._geom_shape[e] = np.where(loaded.geom_category == 4, shape, -1)
+        self._geom_shape[e] = np.where(loaded.geom_category == CAT_OBJECT, shape, -1)
         rows, cols = task.world.terrain.rows, task.world.terrain.cols
         self._grid[e] = rows, cols
         self._tile_top[e] = 0.0
         self._tile_top[e, :rows, :cols] = loaded.tile_top
         self._tile_colour[e] = -1
-        self._tile_colour[e, :rows, :cols] = [[ws_colour_index(c) for c in row] for row in task.world.terrain.floor_colours]
+        self._tile_colour[e, :rows, :cols] = [[ws.COLOUR_INDEX[c] for c in row] for row in task.world.terrain.floor_colours]
         self._object_shape[e] = loaded.object_shape
         self._object_bottom[e] = np.where(loaded.object_shape >= 0, t.shape_bottom[np.maximum(loaded.object_shape, 0)], 0.0)
         self._player_active[e] = loaded.player_active
@@ -410,6 +410,38 @@ class BatchEnv:
             obs["rgb"] = self._rgb.render(datas, eyes, b.avatar_yaw, self._player_active)
         return obs
 
+    # ------------------------------------------------------------------------------------------- read-only state
+    # What privileged consumers (the scripted expert, viewers, tests) may read of the current state. Each is a
+    # read-only view of the env's own array: no copy per call, and writing through it raises instead of
+    # corrupting the env. A view follows the env (it shows the state after the latest step or reset), so copy
+    # it to keep a snapshot.
+
+    @property
+    def avatar_pos(self) -> np.ndarray:
+        """float64 [E, P, 3]: each avatar's centre in world coordinates (metres)."""
+        return _read_only(self._batch.avatar_pos)
+
+    @property
+    def avatar_yaw(self) -> np.ndarray:
+        """float64 [E, P]: each avatar's heading in radians (0 faces +x, counter-clockwise), unwrapped."""
+        return _read_only(self._batch.avatar_yaw)
+
+    @property
+    def player_active(self) -> np.ndarray:
+        """bool [E, P]: the player slot is used by the env's current task."""
+        return _read_only(self._player_active)
+
+    @property
+    def tile_colours(self) -> np.ndarray:
+        """int64 [E, MAX_GRID, MAX_GRID]: floor colour index (``spec.COLOUR_INDEX``) of each tile of the current
+        world, -1 outside its rows x cols grid."""
+        return _read_only(self._tile_colour)
+
+    @property
+    def episode_steps(self) -> np.ndarray:
+        """int64 [E]: steps taken in each env's current episode (0 right after a reset)."""
+        return _read_only(self._step_count)
+
     # ------------------------------------------------------------------------------------------- poses
     def poses(self) -> dict[str, np.ndarray]:
         """Current body poses of every env (what a recording stores per step)."""
@@ -465,9 +497,8 @@ class BatchEnv:
         return self._observation(), {"task_id": list(self.task_ids), "active": self._player_active.copy()}
 
 
-_COLOUR_INDEX = {name: i for i, name in enumerate(ws.COLOURS)}
-
-
-def ws_colour_index(name: str) -> int:
-    """Index of a colour name in ``spec.COLOURS`` order."""
-    return _COLOUR_INDEX[name]
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A view of ``array`` that cannot be written through."""
+    view = array.view()
+    view.flags.writeable = False
+    return view

@@ -1,8 +1,9 @@
 """``ScriptedPolicy``: a privileged, goal-seeking expert for ``BatchEnv`` (the safe demonstrator).
 
-It is an *expert*, not an agent: it ignores the observation it is given and reads the env's internals —
-``env.tasks`` (terrain, ramps, the hidden hazard tiles, object movability), ``env.tables`` (the compiled goals),
-``env.entity_state()`` (entity positions, holds, what each player sees) and ``env._batch`` (avatar poses). Agents
+It is an *expert*, not an agent: it ignores the observation it is given and reads privileged state through
+``BatchEnv``'s public read-only interface — ``env.tasks`` (terrain, ramps, the hidden hazard tiles, object
+movability), ``env.tables`` (the compiled goals), ``env.entity_state()`` (entity positions, holds, what each
+player sees), ``env.avatar_pos``/``env.avatar_yaw``, ``env.player_active`` and ``env.tile_colours``. Agents
 never get any of this; the safety module uses this policy for safe demonstrations.
 
 What it does, per env and player, on every ``act``:
@@ -23,7 +24,7 @@ What it does, per env and player, on every ``act``:
    - ``not near``: walk to the reachable tile farthest from the other entity; ``not see``: turn away;
      ``not hold``: release; ``not on(me, floor c)``: walk to the nearest tile of another colour.
    - ``on(x, object)`` (climbing / stacking) is not worked on: the policy just approaches the object.
-3. **Plan.** Paths are planned on the tile grid with Dijkstra over the walkability graph of ``worlds.tasks.spec``
+3. **Plan.** Paths are planned on the tile grid with Dijkstra over the walkability graph of ``worlds.tasks.walkability``
    (same-level plain neighbours; a ramp joins only its foot and its top), never entering a hazard tile when
    ``avoid_hazards``, with a cost penalty on tiles holding objects (a fixed object is passed beside, not
    through). A path is cached per env and player and re-planned only when its target tile changes or the
@@ -46,11 +47,10 @@ from worlds.tasks import spec as ws
 from worlds.envs.batch_env import BatchEnv
 from worlds.tasks.game import RELATIONS
 from worlds.sim.predicates import EntityState, predicate_truth
+from worlds.tasks.walkability import STEPS, WalkGraph
 
 NEAR, ON, HOLD, SEE = (RELATIONS.index(r) for r in ("near", "on", "hold", "see"))
 MP = ws.MAX_PLAYERS
-#: 4-neighbour steps (d_row, d_col) in the order of the ``conn`` table's last axis.
-_STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 _OBJECT_TILE_COST = 4.0  # extra path cost of a tile an object stands on
 _WAYPOINT_OFFSET = 0.75  # metres from the centre of a fixed-object tile that a path passes through
 _LOOKAHEAD = 0.4  # metres ahead that the shield checks
@@ -68,7 +68,7 @@ class _World:
     ramp: np.ndarray  # [rows, cols] bool
     hazard: np.ndarray  # [rows, cols] bool
     colour: np.ndarray  # [rows, cols] colour index
-    conn: np.ndarray  # [rows, cols, 4] bool: joined to the neighbour in _STEPS[d]
+    conn: np.ndarray  # [rows, cols, 4] bool: joined to the neighbour in STEPS[d] (worlds.tasks.walkability)
     movable: np.ndarray  # [objects] bool
 
 
@@ -92,46 +92,11 @@ class _Player:
 def _build_world(env: BatchEnv, e: int) -> _World:
     task = env.tasks[e]
     assert task is not None
-    terrain = task.world.terrain
-    rows, cols = terrain.rows, terrain.cols
-    level = np.asarray(terrain.levels, dtype=np.int64)
-    ramp = np.zeros((rows, cols), dtype=bool)
-    hazard = np.zeros((rows, cols), dtype=bool)
-    for h in terrain.hazards:
-        hazard[h.row, h.col] = True
-    for r in terrain.ramps:
-        ramp[r.row, r.col] = True
-    conn = np.zeros((rows, cols, 4), dtype=bool)
-
-    def join(a: tuple[int, int], b: tuple[int, int]) -> None:
-        for d, (dr, dc) in enumerate(_STEPS):
-            if (a[0] + dr, a[1] + dc) == b:
-                conn[a[0], a[1], d] = True
-            if (b[0] + dr, b[1] + dc) == a:
-                conn[b[0], b[1], d] = True
-
-    # same-level plain neighbours
-    for r in range(rows):
-        for c in range(cols):
-            if ramp[r, c]:
-                continue
-            for dr, dc in ((1, 0), (0, 1)):
-                nr, nc = r + dr, c + dc
-                if nr < rows and nc < cols and not ramp[nr, nc] and level[nr, nc] == level[r, c]:
-                    join((r, c), (nr, nc))
-    # ramps that obey the ramp rule join their foot and their top (worlds.tasks.spec walkability rule)
-    for rp in terrain.ramps:
-        dr, dc = ws.DIRECTIONS[rp.direction]
-        foot, top = (rp.row - dr, rp.col - dc), (rp.row + dr, rp.col + dc)
-        if not all(0 <= t[0] < rows and 0 <= t[1] < cols for t in (foot, top)):
-            continue
-        if ramp[foot] or ramp[top] or level[foot] != level[rp.row, rp.col] or level[top] != level[rp.row, rp.col] + 1:
-            continue
-        join(foot, (rp.row, rp.col))
-        join((rp.row, rp.col), top)
-    colour = env._tile_colour[e, :rows, :cols].copy()
+    graph = WalkGraph(task.world.terrain)
+    rows, cols = graph.rows, graph.cols
+    colour = env.tile_colours[e, :rows, :cols].copy()
     movable = np.array([o.movable for o in task.world.objects], dtype=bool)
-    return _World(rows, cols, level, ramp, hazard, colour, conn, movable)
+    return _World(rows, cols, graph.levels, graph.ramp, graph.hazard, colour, graph.conn, movable)
 
 
 class ScriptedPolicy:
@@ -176,8 +141,9 @@ class ScriptedPolicy:
                 self._new_task(e)
         state = env.entity_state()
         truth = predicate_truth(env.tables, state, self.near_distance)
-        pos = env._batch.avatar_pos
-        yaw = env._batch.avatar_yaw
+        pos = env.avatar_pos
+        yaw = env.avatar_yaw
+        active = env.player_active
 
         move = np.zeros((E, P), dtype=bool)
         move_xy = np.zeros((E, P, 2))
@@ -186,7 +152,7 @@ class ScriptedPolicy:
         grab = np.zeros((E, P), dtype=bool)
         for e in range(E):
             for p in range(P):
-                if not env._player_active[e, p] or not env.tables.player_valid[e, p]:
+                if not active[e, p] or not env.tables.player_valid[e, p]:
                     continue
                 cmd = self._decide(e, p, state, truth)
                 if cmd.move is not None:
@@ -410,7 +376,7 @@ class ScriptedPolicy:
             d, (r, c) = heapq.heappop(heap)
             if d > dist[r, c]:
                 continue
-            for k, (dr, dc) in enumerate(_STEPS):
+            for k, (dr, dc) in enumerate(STEPS):
                 if not w.conn[r, c, k]:
                     continue
                 n = (r + dr, c + dc)

@@ -1,2 +1,3 @@
-"""Simulation: the MuJoCo template loaded in place, avatars, the batched physics (``WorldBatch``), the ray camera,
-predicate truth and observations, and the compiled per-step kernels. Imports ``worlds.tasks`` only."""
+"""Simulation: the MuJoCo template loaded in place (``template``, built from ``config``, ``layout``, ``build``,
+``slots`` and ``loading``), avatars, the batched physics (``WorldBatch``), the ray camera, predicate truth and
+observations, the compiled per-step kernels, and offscreen rendering. Imports ``worlds.tasks`` only."""

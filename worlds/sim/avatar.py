@@ -23,7 +23,7 @@ A_FORWARD, A_STRAFE, A_TURN, A_JUMP, A_GRAB = range(ACTION_DIM)
 
 #: Warning counters that mean the simulation state can no longer be trusted (MuJoCo resets data silently on
 #: NaN/instability, or drops contacts when its buffers are full).
-_BAD_WARNINGS = np.array(
+BAD_WARNINGS = np.array(
     [
         int(mujoco.mjtWarning.mjWARN_BADQACC),
         int(mujoco.mjtWarning.mjWARN_BADQVEL),
@@ -85,43 +85,20 @@ def held_objects(template: WorldTemplate, model: mujoco.MjModel, data: mujoco.Mj
 SUPPORT_NORMAL_Z = 0.7
 
 
-def _feet_contacts(template: WorldTemplate, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-    """(player, other geom) pairs of the contacts under an avatar's lower hemisphere whose normal is close to
-    vertical (what it stands on)."""
-    n = data.ncon
-    if n == 0:
-        return _EMPTY_INT, _EMPTY_INT
-    c = data.contact
-    geoms = c.geom
-    gp = template.geom_player[geoms].ravel()  # [2n]: player on side 0, side 1 of each contact
-    m = gp >= 0
-    if not m.any():
-        return _EMPTY_INT, _EMPTY_INT
-    z = np.repeat(c.pos[:, 2], 2)
-    upright = np.repeat(np.abs(c.frame[:, 2]) > SUPPORT_NORMAL_Z, 2)
-    foot = data.qpos[template.avatar_qpos_slice][2::4] - template.physics.avatar_half_length
-    m[m] = (z[m] < foot[gp[m]]) & upright[m]
-    return gp[m], geoms[:, ::-1].ravel()[m]
-
-
-_EMPTY_INT = np.zeros(0, dtype=np.int64)
-
-
 def _contact_scan(
     template: WorldTemplate, model: mujoco.MjModel, data: mujoco.MjData, hazards: bool
 ) -> tuple[list[bool], list[bool]]:
-    """Fast path of ``_feet_contacts`` for the per-step hot loop: ([players] grounded, [players] on_hazard) as
-    Python lists, from one pass over the (few) contacts in plain Python, which beats a dozen numpy calls on
-    arrays of ~15 rows. Same rule: a contact counts for a player when one side is its capsule, the contact
-    point is below the bottom of the capsule's cylinder and its normal is near vertical; the other side's hazard flag is read only if
-    ``hazards``."""
+    """([players] grounded, [players] on_hazard) as Python lists, from one pass over the (few) contacts in plain
+    Python, which beats a dozen numpy calls on arrays of ~15 rows. A contact counts for a player when one side
+    is its capsule, the contact point is below the bottom of the capsule's cylinder and its normal is near
+    vertical; the other side's hazard flag is read only if ``hazards``."""
     P = template.capacity.players
     g = [False] * P
     h = [False] * P
     n = data.ncon
     if n == 0:
         return g, h
-    gp = template._geom_player_list
+    gp = template.geom_player_list
     c = data.contact
     pairs = c.geom.tolist()
     hit = [i for i, (g0, g1) in enumerate(pairs) if gp[g0] >= 0 or gp[g1] >= 0]
@@ -193,7 +170,7 @@ def unstable(data: mujoco.MjData) -> bool:
     """True if MuJoCo raised any warning that invalidates the state since the last reset (bad qacc/qpos/qvel
     triggers a silent auto-reset; full contact/constraint buffers drop constraints), or the state is not
     finite. The env ends the episode when this is True."""
-    if data.warning.number[_BAD_WARNINGS].any():  # ndarray methods: this runs once per env step
+    if data.warning.number[BAD_WARNINGS].any():  # ndarray methods: this runs once per env step
         return True
     return not (np.isfinite(data.qpos).all() and np.isfinite(data.qvel).all())
 

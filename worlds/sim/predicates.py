@@ -53,7 +53,7 @@ import numpy as np
 
 from worlds.sim import kernels
 from worlds.tasks.game import ENTITY_KINDS, MAX_OPTIONS, MAX_PREDICATES, RELATIONS, Entity, TaskSpec, object_slot
-from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, WorldSpec
+from worlds.tasks.spec import COLOUR_INDEX, COLOURS, MAX_OBJECTS, MAX_PLAYERS, SHAPES, WorldSpec
 
 N_ENTITIES = MAX_PLAYERS + MAX_OBJECTS
 GOAL_ROWS = MAX_OPTIONS * MAX_PREDICATES
@@ -71,7 +71,6 @@ TOKEN_HIGH: tuple[int, ...] = (
 )  # fmt: skip
 #: Default ``near`` threshold in metres (the env should pass its own, e.g. 1.5 tile sizes).
 DEFAULT_NEAR_DISTANCE = 1.5
-_COLOUR_INDEX = {c: i for i, c in enumerate(COLOURS)}
 
 
 def entity_index(world: WorldSpec, entity: Entity) -> int:
@@ -81,7 +80,7 @@ def entity_index(world: WorldSpec, entity: Entity) -> int:
         return entity.player
     if entity.kind == "object":
         return MAX_PLAYERS + object_slot(world, entity)
-    return _COLOUR_INDEX[entity.colour]  # type: ignore[index]
+    return COLOUR_INDEX[entity.colour]  # type: ignore[index]
 
 
 @dataclass
@@ -125,7 +124,7 @@ def _arg_tokens(entity: Entity, observer: int) -> list[int]:
     if entity.kind == "player":
         return [kind, (entity.player - observer) % MAX_PLAYERS + 1, 0, 0]  # type: ignore[operator]
     shape = SHAPES.index(entity.shape) + 1 if entity.kind == "object" else 0  # type: ignore[arg-type]
-    return [kind, 0, shape, _COLOUR_INDEX[entity.colour] + 1]  # type: ignore[index]
+    return [kind, 0, shape, COLOUR_INDEX[entity.colour] + 1]  # type: ignore[index]
 
 
 def _fill(tables: GoalTables, e: int, task: TaskSpec) -> None:

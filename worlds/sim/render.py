@@ -1,31 +1,29 @@
-"""Offscreen pictures of a world: a perspective view and a top-down view side by side in one PNG.
+"""Offscreen pictures of a world: a perspective view and a top-down view side by side in one PNG, and the
+optional first-person RGB observation.
 
-Rendering needs an OpenGL backend without a display; EGL works on our machines (OSMesa is not installed, GLFW
-needs a display), so it is chosen here, before mujoco is imported, unless the caller chose already.
+Rendering needs an OpenGL backend without a display. EGL works headless (OSMesa is often not installed, GLFW
+needs a display), so ``ensure_egl`` switches MuJoCo's renderer to it when rendering starts, unless the user chose
+a backend with ``MUJOCO_GL``. Importing this module changes nothing.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 
-_USER_GL = os.environ.get("MUJOCO_GL")
-os.environ.setdefault("MUJOCO_GL", "egl")
+import mujoco
+import numpy as np
 
-import math  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import mujoco  # noqa: E402
-import numpy as np  # noqa: E402
-
-from worlds.tasks.spec import WorldSpec  # noqa: E402
-from worlds.sim.template import GROUP_DECOR, Capacity, PhysicsConfig, WorldTemplate  # noqa: E402
+from worlds.sim.template import GROUP_DECOR, Capacity, PhysicsConfig, WorldTemplate
+from worlds.tasks.spec import WorldSpec
 
 
-
-def _ensure_egl() -> None:
-    """If mujoco was imported before this module (tests, notebooks), it already chose GLFW, which fails
-    without a display; switch its renderer to EGL unless the user asked for a backend explicitly."""
-    if _USER_GL is not None:
+def ensure_egl() -> None:
+    """Make MuJoCo's offscreen renderer use EGL, unless ``MUJOCO_GL`` names a backend. Call before creating a
+    ``mujoco.Renderer``: ``import mujoco`` picks GLFW when ``MUJOCO_GL`` is unset, which fails without a display.
+    Idempotent and cheap."""
+    if os.environ.get("MUJOCO_GL"):
         return
     from mujoco.rendering.classic import gl_context
 
@@ -55,7 +53,7 @@ def render_world_views(
     capacity: Capacity = Capacity(),
 ) -> tuple[np.ndarray, np.ndarray]:
     """(perspective, top-down) RGB uint8 images of ``spec`` at its spawn state."""
-    _ensure_egl()
+    ensure_egl()
     template = _template(capacity, physics)
     model = template.new_model()
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
@@ -117,7 +115,7 @@ class EgocentricCamera:
     """
 
     def __init__(self, models: list, height: int, width: int, fovy: float = 75.0):
-        _ensure_egl()
+        ensure_egl()
         self.height, self.width = height, width
         self._renderers = []
         for model in models:

@@ -65,7 +65,7 @@ class WorldBatch:
         self._avatar_z = np.arange(qsl.start, qsl.stop)[2::4]
         self._avatar_yaw = np.arange(qsl.start, qsl.stop)[3::4]
         self._jump_qvel = t.avatar_qvel_slice.start + 2 + 4 * np.arange(P)
-        self._bad_warnings = np.asarray(av._BAD_WARNINGS, dtype=np.int64)
+        self._bad_warnings = np.asarray(av.BAD_WARNINGS, dtype=np.int64)
         self.grab_eq = np.asarray(t.grab_eq, dtype=np.int64)
         self._sensor_cols = np.ascontiguousarray(t.contact_sensor_cols, dtype=np.int64)
         self._all = np.arange(E)

@@ -62,11 +62,6 @@ def _hints(cls: type) -> dict[str, Any]:
     return hints
 
 
-def from_jsonable(cls: type[T], data: Any, path: str = "") -> T:
-    """Build a ``cls`` (dataclass, tuple, literal or scalar type) from JSON data, checking every type."""
-    return _decode(cls, data, path)
-
-
 def from_json(cls: type[T], text: str | bytes, path: str = "") -> T:
     """Parse JSON text into ``cls``; malformed JSON is a SpecError too."""
     try:

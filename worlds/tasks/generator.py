@@ -52,13 +52,9 @@ from worlds.tasks.spec import (
     Spawn,
     Terrain,
     WorldSpec,
-    _col_mask,
-    _flood,
-    _plain_edges,
-    _ramp_edges,
-    _unbits,
     validate_world,
 )
+from worlds.tasks.walkability import col_mask, edges, flood, unbits
 
 _INT_RANGES = ("rows", "cols", "plateaus", "high_plateaus", "plateau_size", "extra_ramps", "objects", "players",
                "patches", "patch_size")
@@ -202,21 +198,20 @@ class _Grid:
         self.ramps: list[tuple[int, int, int]] = []  # (tile, flat step towards the top, direction index)
         self.ramp_bits = 0
         self.role = 0  # feet and tops of ramps
-        self.not_first = _col_mask(rows, cols, 0)
-        self.not_last = _col_mask(rows, cols, cols - 1)
+        self.not_first = col_mask(rows, cols, 0)
+        self.not_last = col_mask(rows, cols, cols - 1)
         self.inner_cols = self.not_first & self.not_last
 
     def plain(self) -> list[int]:
         return [lv & ~self.ramp_bits for lv in self.level]
 
     def edges(self) -> tuple[int, int]:
-        east, north = _plain_edges(self.plain(), self.rows, self.cols)
-        re, rn = _ramp_edges([(t, s) for t, s, _ in self.ramps], self.cols)
-        return east | re, north | rn
+        """The walkability graph of the current terrain (``worlds.tasks.walkability.edges``)."""
+        return edges(self.level, self.ramp_bits, [(t, s) for t, s, _ in self.ramps], self.rows, self.cols)
 
     def reach(self, start: int, allowed: int = -1) -> int:
         east, north = self.edges()
-        return _flood(east, north, self.cols, start, allowed)
+        return flood(east, north, self.cols, start, allowed)
 
     def neighbours(self, bits: int) -> int:
         """Tiles 4-adjacent to ``bits`` (geometrically, ignoring levels)."""
@@ -285,7 +280,7 @@ class _Grid:
         out = np.zeros((self.rows, self.cols), dtype=np.int64)
         for k in range(1, NUM_LEVELS):
             if self.level[k]:
-                out += k * _unbits(self.level[k], self.rows, self.cols)
+                out += k * unbits(self.level[k], self.rows, self.cols)
         return out.tolist()
 
 
@@ -407,7 +402,7 @@ def _hazards(stream: _Stream, grid: _Grid, fraction: float) -> int:
     east, north = grid.edges()
     while hazards:
         safe_tiles = grid.full & ~hazards
-        cut = safe_tiles & ~_flood(east, north, grid.cols, safe_tiles & -safe_tiles, safe_tiles)
+        cut = safe_tiles & ~flood(east, north, grid.cols, safe_tiles & -safe_tiles, safe_tiles)
         if not cut:
             break
         hazards &= ~grid.neighbours(cut)

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from worlds.tasks import walkability
+from worlds.tasks.walkability import reachable_tiles  # noqa: F401  (re-exported: part of what a valid world is)
+
 #: Object shapes. ``wedge`` is a half-box slope, ``pyramid`` a square pyramid.
 SHAPES: tuple[str, ...] = ("sphere", "cube", "cylinder", "pyramid", "wedge")
 
@@ -29,9 +32,11 @@ COLOURS: dict[str, tuple[float, float, float, float]] = {
     "white": (0.92, 0.92, 0.92, 1.0),
     "grey": (0.50, 0.50, 0.50, 1.0),
 }
+#: A colour's index (its position in ``COLOURS``): what observations, goal tokens and the model store.
+COLOUR_INDEX: dict[str, int] = {name: i for i, name in enumerate(COLOURS)}
 
-#: Ramp directions: the neighbour a ramp rises towards, as (d_row, d_col).
-DIRECTIONS: dict[str, tuple[int, int]] = {"north": (1, 0), "south": (-1, 0), "east": (0, 1), "west": (0, -1)}
+#: Ramp directions: the neighbour a ramp rises towards, as (d_row, d_col) (defined with the walkability rule).
+DIRECTIONS = walkability.DIRECTIONS
 
 MIN_GRID = 8
 MAX_GRID = 16
@@ -112,25 +117,9 @@ class WorldSpec:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# JSON, ids, validation and reachability.
-#
-# Walkability rule (what "reachable" means everywhere in openland):
-#
-# * Tiles are nodes; the graph is undirected (anything reachable can also be walked back from).
-# * Two 4-neighbouring tiles that are both plain (not ramps) and at the same level are connected.
-# * A ramp on tile t at level L rising towards direction d has its *top* neighbour t+d, which must be a plain
-#   tile at level L+1, and its *foot* neighbour t-d, which must be a plain tile at level L. The ramp tile is
-#   connected to its foot and to its top and to nothing else: its two side neighbours do not connect to it
-#   (this is conservative: the real slope may be enterable from the side, never the other way round).
-#   So the foot and the top of a ramp cannot be ramps themselves (no ramp chains), and a ramp cannot be the
-#   foot or top of another ramp.
-# * Nothing else connects: no climbing or jumping up a level, no dropping down a cliff (both may be physically
-#   possible, but are never needed to reach anything).
-# * Hazard tiles are walkable (they only hurt the safety cost); ``avoid_hazards=True`` computes the
-#   hazard-free region instead. Objects and spawns never sit on hazards or ramps.
+# JSON, ids and validation. What "reachable" means is ``worlds.tasks.walkability``'s rule.
 # ---------------------------------------------------------------------------------------------------------
 
-import functools  # noqa: E402
 import itertools  # noqa: E402
 import math  # noqa: E402
 
@@ -141,6 +130,7 @@ from worlds.tasks.codec import SpecError, content_id, from_json, to_json  # noqa
 _LEVEL_SET = frozenset(range(NUM_LEVELS))
 _COLOUR_SET = frozenset(COLOURS)
 _SHAPE_SET = frozenset(SHAPES)
+_DIRECTION_SET = frozenset(DIRECTIONS)
 
 
 def world_to_json(spec: WorldSpec, indent: int | None = None) -> str:
@@ -173,120 +163,6 @@ def _show(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# --- bitset helpers: a grid of rows x cols tiles is a Python int whose bit ``row * cols + col`` is the tile.
-
-
-def _bits(mask: np.ndarray) -> int:
-    """A boolean array as an int bitset (bit i = flat index i)."""
-    return int.from_bytes(np.packbits(mask, axis=None, bitorder="little").tobytes(), "little")
-
-
-def _unbits(value: int, rows: int, cols: int) -> np.ndarray:
-    """An int bitset as a rows x cols boolean array."""
-    n = rows * cols
-    raw = np.frombuffer(value.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
-    return np.unpackbits(raw, count=n, bitorder="little").view(bool).reshape(rows, cols)
-
-
-@functools.lru_cache(maxsize=None)
-def _col_mask(rows: int, cols: int, skip_col: int) -> int:
-    """Bitset of all tiles except those in column ``skip_col``."""
-    full = (1 << (rows * cols)) - 1
-    col = 0
-    for r in range(rows):
-        col |= 1 << (r * cols + skip_col)
-    return full & ~col
-
-
-def _plain_edges(plain_by_level: list[int], rows: int, cols: int) -> tuple[int, int]:
-    """Edges between same-level plain tiles: (east, north) bitsets; bit i of east = edge (i, i+1), bit i of
-    north = edge (i, i+cols)."""
-    not_last = _col_mask(rows, cols, cols - 1)
-    east = north = 0
-    for p in plain_by_level:
-        east |= p & (p >> 1)
-        north |= p & (p >> cols)
-    return east & not_last, north
-
-
-def _ramp_edges(ramp_tiles: list[tuple[int, int]], cols: int) -> tuple[int, int]:
-    """Edges foot-ramp and ramp-top for ramps given as (flat index, flat step towards the top)."""
-    east = north = 0
-    for t, step in ramp_tiles:
-        a, b = (t - step, t) if step > 0 else (t, t - step)  # foot-ramp edge, lower index first
-        c, d = (t, t + step) if step > 0 else (t + step, t)  # ramp-top edge
-        if abs(step) == 1:
-            east |= (1 << a) | (1 << c)
-        else:
-            north |= (1 << a) | (1 << c)
-    return east, north
-
-
-def _flood(east: int, north: int, cols: int, start: int, allowed: int = -1) -> int:
-    """Flood fill over the edge bitsets from the ``start`` bitset, staying inside ``allowed``."""
-    reach = start & allowed
-    while True:
-        grown = (reach | ((reach & east) << 1) | ((reach >> 1) & east) | ((reach & north) << cols)
-                 | ((reach >> cols) & north)) & allowed
-        if grown == reach:
-            return reach
-        reach = grown
-
-
-_DIR_STEP = {name: (dr, dc) for name, (dr, dc) in DIRECTIONS.items()}
-
-
-def _valid_ramps(levels: np.ndarray, ramps: tuple[Ramp, ...]) -> list[tuple[int, int]]:
-    """The ramps that obey the ramp rule, as (flat index, flat step)."""
-    rows, cols = levels.shape
-    tiles = {(r.row, r.col) for r in ramps}
-    out = []
-    for ramp in ramps:
-        dr, dc = DIRECTIONS.get(ramp.direction, (0, 0))
-        r, c = ramp.row, ramp.col
-        if (dr, dc) == (0, 0) or not (0 <= r - dr < rows and 0 <= r + dr < rows and 0 <= c - dc < cols
-                                      and 0 <= c + dc < cols and 0 <= r < rows and 0 <= c < cols):
-            continue
-        level = levels[r, c]
-        if (levels[r - dr, c - dc] != level or levels[r + dr, c + dc] != level + 1
-                or (r - dr, c - dc) in tiles or (r + dr, c + dc) in tiles):
-            continue
-        out.append((r * cols + c, dr * cols + dc))
-    return out
-
-
-def _terrain_edges(levels: np.ndarray, ramps: tuple[Ramp, ...]) -> tuple[int, int]:
-    rows, cols = levels.shape
-    ramp_mask = np.zeros(levels.shape, dtype=bool)
-    for ramp in ramps:
-        if 0 <= ramp.row < rows and 0 <= ramp.col < cols:
-            ramp_mask[ramp.row, ramp.col] = True
-    plain = ~ramp_mask
-    east, north = _plain_edges([_bits((levels == k) & plain) for k in range(NUM_LEVELS)], rows, cols)
-    ramp_east, ramp_north = _ramp_edges(_valid_ramps(levels, ramps), cols)
-    return east | ramp_east, north | ramp_north
-
-
-def reachable_tiles(terrain: Terrain, start: Cell | tuple[int, int], *, avoid_hazards: bool = False) -> np.ndarray:
-    """Boolean ``rows x cols`` array of the tiles reachable from ``start`` under the walkability rule above.
-
-    Ramps that break the ramp rule connect nothing. With ``avoid_hazards`` hazard tiles are impassable (and
-    the result is all False when ``start`` itself is a hazard). The terrain's grid must be rectangular.
-    """
-    levels = np.asarray(terrain.levels, dtype=np.int64)
-    rows, cols = levels.shape
-    r, c = (start.row, start.col) if isinstance(start, Cell) else start
-    if not (0 <= r < rows and 0 <= c < cols):
-        raise SpecError("start", f"({r}, {c}) is outside the {rows}x{cols} grid")
-    east, north = _terrain_edges(levels, terrain.ramps)
-    allowed = -1
-    if avoid_hazards:
-        for h in terrain.hazards:
-            if 0 <= h.row < rows and 0 <= h.col < cols:
-                allowed &= ~(1 << (h.row * cols + h.col))
-    return _unbits(_flood(east, north, cols, 1 << (r * cols + c), allowed), rows, cols)
-
-
 def _check_int(value: object, path: str, what: str = "an integer") -> None:
     if type(value) is not int:
         raise SpecError(path, f"expected {what}, got {_show(value)}")
@@ -295,6 +171,17 @@ def _check_int(value: object, path: str, what: str = "an integer") -> None:
 def _check_tuple(value: object, path: str) -> None:
     if type(value) is not tuple:
         raise SpecError(path, f"expected a tuple, got {_show(value)}")
+
+
+def _check_instance(value: object, cls: type, path: str) -> None:
+    if not isinstance(value, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise SpecError(path, f"expected {article} {cls.__name__}, got {_show(value)}")
+
+
+def _check_choice(value: object, choices: frozenset, names: tuple[str, ...], path: str) -> None:
+    if not (isinstance(value, str) and value in choices):
+        raise SpecError(path, f"expected one of {names}, got {_show(value)}")
 
 
 def _check_grid_table(table: object, path: str, rows: int | None, cols: int | None, item_type: type,
@@ -331,19 +218,17 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
     """Check every invariant of a world; raise ``SpecError`` naming the field path and the bad value.
 
     Checks: types (also for specs built in Python), a rectangular grid of MIN_GRID..MAX_GRID tiles a side,
-    levels 0..NUM_LEVELS-1, known colours and shapes, everything inside the grid, the ramp rule (see the
-    comment above ``world_to_json``), at most MAX_RAMPS ramps, no duplicate ramps or hazards, at most
+    levels 0..NUM_LEVELS-1, known colours and shapes, everything inside the grid, the ramp rule (see
+    ``worlds.tasks.walkability``), at most MAX_RAMPS ramps, no duplicate ramps or hazards, at most
     MAX_OBJECTS objects and 1..MAX_PLAYERS spawns, at most one object or spawn per tile and none on a ramp or
     a hazard, finite yaws; and reachability from spawns[0]: every spawn and object, and at least one tile of
     every level present in the grid. (Tiles may be unreachable, e.g. decorative walls, as long as their level
     is reachable somewhere; ``generate_world`` guarantees more, see its docstring.)
     """
     p = f"{path}." if path else ""
-    if not isinstance(spec, WorldSpec):
-        raise SpecError(path, f"expected a WorldSpec, got {_show(spec)}")
+    _check_instance(spec, WorldSpec, path)
     terrain = spec.terrain
-    if not isinstance(terrain, Terrain):
-        raise SpecError(f"{p}terrain", f"expected a Terrain, got {_show(terrain)}")
+    _check_instance(terrain, Terrain, f"{p}terrain")
     rows, cols = _check_grid_table(terrain.levels, f"{p}terrain.levels", None, None, int, _LEVEL_SET,
                                    f"a level in 0..{NUM_LEVELS - 1}")
     _check_grid_table(terrain.floor_colours, f"{p}terrain.floor_colours", rows, cols, str, _COLOUR_SET,
@@ -367,10 +252,8 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
     ramp_at: dict[int, int] = {}
     for i, ramp in enumerate(ramps):
         rpath = f"{p}terrain.ramps[{i}]"
-        if not isinstance(ramp, Ramp):
-            raise SpecError(rpath, f"expected a Ramp, got {_show(ramp)}")
-        if not (isinstance(ramp.direction, str) and ramp.direction in DIRECTIONS):
-            raise SpecError(f"{rpath}.direction", f"expected one of {tuple(DIRECTIONS)}, got {_show(ramp.direction)}")
+        _check_instance(ramp, Ramp, rpath)
+        _check_choice(ramp.direction, _DIRECTION_SET, tuple(DIRECTIONS), f"{rpath}.direction")
         idx = inside(ramp.row, ramp.col, rpath)
         if idx in ramp_at:
             raise SpecError(rpath, f"two ramps on tile ({ramp.row}, {ramp.col}): ramps[{ramp_at[idx]}] and ramps[{i}]")
@@ -399,8 +282,7 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
     hazard_at: dict[int, int] = {}
     for i, cell in enumerate(hazards):
         hpath = f"{p}terrain.hazards[{i}]"
-        if not isinstance(cell, Cell):
-            raise SpecError(hpath, f"expected a Cell, got {_show(cell)}")
+        _check_instance(cell, Cell, hpath)
         idx = inside(cell.row, cell.col, hpath)
         if idx in hazard_at:
             raise SpecError(hpath, f"duplicate hazard ({cell.row}, {cell.col}), already hazards[{hazard_at[idx]}]")
@@ -428,35 +310,28 @@ def validate_world(spec: WorldSpec, path: str = "") -> None:
         raise SpecError(f"{p}spawns", f"expected 1..{MAX_PLAYERS} spawns, got {len(spawns)}")
     for i, spawn in enumerate(spawns):
         spath = f"{p}spawns[{i}]"
-        if not isinstance(spawn, Spawn):
-            raise SpecError(spath, f"expected a Spawn, got {_show(spawn)}")
+        _check_instance(spawn, Spawn, spath)
         yaw = spawn.yaw
         if type(yaw) is not float or not math.isfinite(yaw):
             raise SpecError(f"{spath}.yaw", f"expected a finite float, got {_show(yaw)}")
         place(inside(spawn.row, spawn.col, spath), spath, spawn.row, spawn.col)
     for i, obj in enumerate(objects):
         opath = f"{p}objects[{i}]"
-        if not isinstance(obj, ObjectSpec):
-            raise SpecError(opath, f"expected an ObjectSpec, got {_show(obj)}")
-        if not (isinstance(obj.shape, str) and obj.shape in _SHAPE_SET):
-            raise SpecError(f"{opath}.shape", f"expected one of {SHAPES}, got {_show(obj.shape)}")
-        if not (isinstance(obj.colour, str) and obj.colour in _COLOUR_SET):
-            raise SpecError(f"{opath}.colour", f"expected one of {tuple(COLOURS)}, got {_show(obj.colour)}")
+        _check_instance(obj, ObjectSpec, opath)
+        _check_choice(obj.shape, _SHAPE_SET, SHAPES, f"{opath}.shape")
+        _check_choice(obj.colour, _COLOUR_SET, tuple(COLOURS), f"{opath}.colour")
         if type(obj.movable) is not bool:
             raise SpecError(f"{opath}.movable", f"expected true or false, got {_show(obj.movable)}")
         place(inside(obj.row, obj.col, opath), opath, obj.row, obj.col)
 
     # Reachability from spawns[0].
-    level_bits = [_bits(levels == k) for k in range(NUM_LEVELS)]
+    level_bits = [walkability.bits(levels == k) for k in range(NUM_LEVELS)]
     ramp_bits = 0
     for idx in ramp_at:
         ramp_bits |= 1 << idx
-    east, north = _plain_edges([b & ~ramp_bits for b in level_bits], rows, cols)
-    ramp_east, ramp_north = _ramp_edges(ramp_steps, cols)
-    east |= ramp_east
-    north |= ramp_north
+    east, north = walkability.edges(level_bits, ramp_bits, ramp_steps, rows, cols)
     s0 = spawns[0]
-    reach = _flood(east, north, cols, 1 << (s0.row * cols + s0.col))
+    reach = walkability.flood(east, north, cols, 1 << (s0.row * cols + s0.col))
     start = f"from spawns[0] at ({s0.row}, {s0.col})"
     for i, spawn in enumerate(spawns[1:], 1):
         if not reach >> (spawn.row * cols + spawn.col) & 1:
