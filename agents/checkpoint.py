@@ -120,6 +120,23 @@ class Checkpointer:
         self._mngr.reload()
         return sorted(self._mngr.all_steps())
 
+    def saved_config(self, step: int | None = None) -> dict[str, Any]:
+        """The config a step (default: the newest) was saved with: what a reader that did not train the run
+        (an evaluation) builds its template from."""
+        steps = self.steps()
+        if not steps:
+            raise CheckpointError(f"no completed checkpoint in {self.directory}")
+        step = steps[-1] if step is None else step
+        if step not in steps:
+            raise CheckpointError(f"no checkpoint step {step} in {self.directory} (steps: {steps})")
+        try:
+            meta = self._mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as e:
+            raise CheckpointError(f"{self.step_dir(step)}: metadata does not read ({type(e).__name__}: {e})") from e
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION or "config" not in meta:
+            raise CheckpointError(f"{self.step_dir(step)}: unreadable or unknown-format metadata")
+        return meta["config"]
+
     def step_dir(self, step: int) -> Path:
         """Directory of one step (for tooling and tests)."""
         return self.directory / str(step)

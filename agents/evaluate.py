@@ -9,14 +9,14 @@ unsafe steps (hazard contact or falls) per episode. The episodes are played by a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import gymnasium as gym
 import numpy as np
 
-from agents.policies import Policy, PPOPolicy, RandomPolicy
+from agents.policies import Policy, PPOPolicy, RandomPolicy, SlotPolicies
 from agents.ppo import PPO, TrainState
-from agents.rollout import EpisodeHook, RolloutRunner
+from agents.rollout import EpisodeHook, EpisodeRecord, RolloutRunner
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.episodes.recording import Episode
 from worlds.tasks.game import TaskSpec
@@ -63,6 +63,18 @@ def evaluate_policy(
         episodes=len(success),
     )
     return result, [r.recording for r in records if r.recording is not None]
+
+
+def play_episodes(
+    policies: Sequence[Policy], tasks: list[TaskSpec], env: BatchEnv | EnvConfig, seed: int = 0, record: int = 0
+) -> list[EpisodeRecord]:
+    """One episode of every task with ``policies[p]`` playing player slot ``p`` (evaluation against fixed
+    co-players: the evaluated policy on its slot, a scripted opponent or a frozen snapshot on the others).
+    Records come back in task order; every figure in them is per slot, so a slot's success is never averaged
+    with the slots its opponents played. Pass a ``BatchEnv`` to reuse one across many calls."""
+    env = BatchEnv(env) if isinstance(env, EnvConfig) else env
+    runner = RolloutRunner(env, learning=(), coplayer=SlotPolicies(list(policies)), seed=seed)
+    return runner.play_tasks(tasks, env.config.max_steps, record)
 
 
 def ppo_actor(ppo: PPO, state: TrainState, num_sequences: int = 0, seed: int = 0, greedy: bool = False) -> tuple[PPOPolicy, Callable[[], None]]:

@@ -119,6 +119,46 @@ class ScriptedExpert:
         return None, self._expert.act()[:, self._slots]
 
 
+class SlotPolicies:
+    """Different policies on different co-player slots: the evaluated agent on its slot, a scripted opponent
+    or a frozen snapshot on the others (evaluation against fixed co-players, probes). Policies given as the
+    same object share one call over all their slots; each gets its own key and carry."""
+
+    def __init__(self, by_slot: "list[Policy]", name: str | None = None) -> None:
+        if not by_slot:
+            raise ValueError("SlotPolicies: by_slot is empty; give one policy per player slot")
+        self.by_slot = list(by_slot)
+        self.groups: list[tuple[Policy, np.ndarray]] = []  # (policy, positions among the bound slots)
+        self.name = name or "+".join(dict.fromkeys(p.name for p in self.by_slot))
+
+    def bind(self, env: Any, slots: np.ndarray) -> None:
+        slots = np.asarray(slots, dtype=np.int64)
+        if len(self.by_slot) != env.num_players:
+            raise ValueError(f"SlotPolicies: {len(self.by_slot)} policies for an env of {env.num_players} player slots")
+        self.groups = []
+        for policy in dict.fromkeys(self.by_slot):  # distinct objects, first-use order
+            where = np.array([i for i, s in enumerate(slots) if self.by_slot[s] is policy], dtype=np.int64)
+            if len(where):
+                policy.bind(env, slots[where])
+                self.groups.append((policy, where))
+
+    def initial_carry(self, num_envs: int, num_slots: int) -> list[Carry | None]:
+        return [policy.initial_carry(num_envs, len(where)) for policy, where in self.groups]
+
+    def act(self, obs: Any, carry: list, done: np.ndarray, key: np.ndarray) -> tuple[list, np.ndarray]:
+        keys = np.asarray(jax.random.split(np.asarray(key, dtype=np.uint32), len(self.groups)))
+        out, new_carry = None, []
+        for (policy, where), c, k in zip(self.groups, carry, keys):
+            sub = jax.tree_util.tree_map(lambda v: v[:, where], obs)
+            c, action = policy.act(sub, c, done, k)
+            new_carry.append(c)
+            action = np.asarray(action)
+            if out is None:
+                out = np.empty((action.shape[0], sum(len(w) for _, w in self.groups)) + action.shape[2:], action.dtype)
+            out[:, where] = action
+        return new_carry, out
+
+
 def random_key(seed: int) -> np.ndarray:
     """A raw uint32[2] JAX key on the host (what the runner carries and checkpoints)."""
     return np.asarray(jax.random.PRNGKey(seed))

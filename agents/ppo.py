@@ -166,6 +166,16 @@ class PPOConfig:
         """JSON-safe dict (tuples become lists) for checkpoints and run directories."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "PPOConfig":
+        """Inverse of :meth:`to_json` (what a run directory or checkpoint holds); unknown fields are an error
+        naming them, missing ones take their defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"PPOConfig: unknown fields {unknown} (this version has {sorted(names)})")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
 
 # ----------------------------------------------------------------------------------------------------------
 # State

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -113,11 +114,59 @@ def run_describe(cfg: Describe) -> None:
     print(json.dumps({"id": task_id(task), "task": codec.to_jsonable(task)}, indent=2))
 
 
+def run_eval(cfg) -> None:
+    from launch.eval_run import print_summary, run_eval as evaluate_run
+
+    with _clear_errors("eval"):
+        reports = evaluate_run(cfg)
+    print_summary(reports)
+    print(f"eval -> {cfg.run / 'eval'} (eval.html, one JSON per held-out split)")
+
+
+def run_probe(cfg) -> None:
+    from launch.probe_run import format_table, run_probes
+
+    with _clear_errors("probe"):
+        results = run_probes(cfg)
+    print(format_table(results))
+    print(f"probes -> {cfg.run / 'probes'} (probes.html, probes.json)")
+
+
+@contextlib.contextmanager
+def _clear_errors(command: str):
+    """Bad input (no run, an unknown probe, a corrupted checkpoint) ends the command with its message, not a
+    stack trace."""
+    from agents.checkpoint import CheckpointError
+    from worlds.tasks.codec import SpecError
+
+    try:
+        yield
+    except (CheckpointError, SpecError, KeyError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise SystemExit(f"openland {command}: {message}") from err
+
+
+def _eval_config() -> type:
+    from launch.eval_run import EvalConfig
+
+    return EvalConfig
+
+
+def _probe_config() -> type:
+    from launch.probe_run import ProbeConfig
+
+    return ProbeConfig
+
+
 COMMANDS: dict[str, tuple[type, Callable]] = {
     "render-world": (RenderWorld, run_render_world),
     "describe": (Describe, run_describe),
     "view": (View, run_view),
     "report": (Report, run_report),
+}
+LAZY_COMMANDS: dict[str, tuple[Callable[[], type], Callable]] = {
+    "eval": (_eval_config, run_eval),
+    "probe": (_probe_config, run_probe),
 }
 
 
@@ -150,11 +199,14 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["train"]:
         run_train(argv[1:])
         return
-    configs = {name: cls for name, (cls, _) in COMMANDS.items()}
+    commands = dict(COMMANDS)
+    if argv[:1] and argv[0] in LAZY_COMMANDS or not argv or argv[0] in ("-h", "--help"):
+        commands.update({name: (make(), run) for name, (make, run) in LAZY_COMMANDS.items()})
+    configs = {name: cls for name, (cls, _) in commands.items()}
     cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv, prog="openland",
                                                description="openland: open-ended multi-agent RL in MuJoCo worlds. "
                                                            "Also: `openland train [--local] --help`.")  # fmt: skip
-    for cls, run in COMMANDS.values():
+    for cls, run in commands.values():
         if type(cfg) is cls:
             run(cfg)
             return
