@@ -1,0 +1,129 @@
+"""Multi-agent learning, measured: a population trained on a 2-player family, its snapshots evaluated against
+fixed co-players (the uniform random policy and the scripted expert) on the family's held-out tasks, beside
+the random policy in the same seat. Never part of the test verdict.
+
+Run: ``.venv/bin/python bench/multiagent.py [--family duo-small] [--iterations 120] [--interval 20]``.
+
+Per snapshot (the league freezes a copy of every member every ``--interval`` iterations) and per game kind:
+win rate in competitive and mixed games (the agent's return beats its co-players'), goal success in
+cooperative games, and participation (share of episodes with any reward), each averaged over both seats.
+The reference is the random policy evaluated the same way. Writes ``runs/bench_multiagent/`` (the population
+run, ``multiagent.json``, ``multiagent.png``) and prints the table. Goal (issue 15): clearly above random
+co-play on every game kind within 30 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agents.evaluate import play_episodes  # noqa: E402
+from agents.policies import Policy, RandomPolicy, ScriptedExpert  # noqa: E402
+from curriculum.taskset import held_out_sets  # noqa: E402
+from launch.run_policies import open_run, restore_policy  # noqa: E402
+from population.config import PopulationConfig  # noqa: E402
+from population.league import LeagueConfig  # noqa: E402
+from worlds.envs.batch_env import BatchEnv  # noqa: E402
+
+OUT = Path("runs") / "bench_multiagent"
+
+
+def seat_figures(env: BatchEnv, tasks: list, agent: Policy, co: Policy, seed: int) -> dict[str, dict[str, float]]:
+    """Per game kind: win rate / success / participation of ``agent`` against ``co``, over both seats."""
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for slot in range(env.num_players):
+        policies = [co] * env.num_players
+        policies[slot] = agent
+        for task, rec in zip(tasks, play_episodes(policies, tasks, env, seed=seed + slot)):
+            win = float(rec.outcome(slot) == 1.0)
+            rows.setdefault(task.game.kind, []).append((win, float(rec.success[slot]), float(rec.returns[slot] > 0)))
+    out = {}
+    for kind, values in sorted(rows.items()):
+        win, success, part = np.mean(values, axis=0)
+        out[kind] = {"win_rate": float(win), "success": float(success), "participation": float(part), "episodes": len(values)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", default="duo-small")
+    parser.add_argument("--iterations", type=int, default=120)
+    parser.add_argument("--interval", type=int, default=20, help="iterations between frozen snapshots (evaluated)")
+    parser.add_argument("--envs-per-worker", type=int, default=32)
+    parser.add_argument("--eval-tasks", type=int, default=24, help="held-out tasks per split")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-training", action="store_true", help="evaluate an existing run in runs/bench_multiagent")
+    args = parser.parse_args()
+
+    from population.driver import train_population
+
+    cfg = PopulationConfig(name="bench_multiagent", family=args.family, members=2, workers=2, iterations=args.iterations,
+                           envs_per_worker=args.envs_per_worker, max_steps=80, eval_tasks=8, record_episodes=1,
+                           seed=args.seed, league=LeagueConfig(snapshot_interval=args.interval, max_snapshots=1000))  # fmt: skip
+    t0 = time.perf_counter()
+    if not args.skip_training:
+        shutil.rmtree(cfg.run_dir(), ignore_errors=True)
+        train_population(cfg)
+    train_minutes = (time.perf_counter() - t0) / 60
+
+    run = open_run(cfg.run_dir())
+    env = BatchEnv(run.env_config(16, 80))
+    tasks = [t for split in held_out_sets(run.family, args.eval_tasks).values() for t in split.tasks]
+    co_players = {"random": RandomPolicy(env.single_action_space), "scripted": ScriptedExpert()}
+    snapshots = sorted((n for n in run.policy_dirs if "@" in n), key=lambda n: (int(n.split("@")[1]), n))
+    results: dict[str, dict] = {"random policy": {c: seat_figures(env, tasks, RandomPolicy(env.single_action_space), p, 1)
+                                                  for c, p in co_players.items()}}  # fmt: skip
+    for name in snapshots + run.members:
+        policy, step = restore_policy(run, name, env.num_envs)
+        iteration = int(name.split("@")[1]) if "@" in name else step
+        results[f"{name} (it {iteration})"] = {c: seat_figures(env, tasks, policy, p, 1) for c, p in co_players.items()}
+        results[f"{name} (it {iteration})"]["iteration"] = iteration
+    body = {"family": args.family, "iterations": args.iterations, "train_minutes": train_minutes,
+            "held_out_tasks": len(tasks), "results": results}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "multiagent.json").write_text(json.dumps(body, indent=1))
+
+    kinds = sorted({k for r in results.values() for c in co_players for k in r[c]})
+    print(f"{args.family}: {args.iterations} iterations in {train_minutes:.1f} min; {len(tasks)} held-out tasks, both seats")
+    print(f"{'policy':28s} {'co-player':9s} " + " ".join(f"{k[:11]:>11s}" for k in kinds) + "   (win rate | success | participation)")
+    for name, per in results.items():
+        for c in co_players:
+            cells = []
+            for k in kinds:
+                f = per[c].get(k)
+                cells.append("-" if f is None else f"{f['win_rate']:.2f}|{f['success']:.2f}|{f['participation']:.2f}")
+            print(f"{name:28s} {c:9s} " + " ".join(f"{x:>11s}" for x in cells))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4 * len(kinds), 3.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        metric = "success" if kind == "cooperative" else "win_rate"
+        for c in co_players:
+            pts = sorted((per["iteration"], per[c][kind][metric]) for n, per in results.items() if "iteration" in per and kind in per[c])
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=f"agent vs {c}")
+            base = results["random policy"][c].get(kind)
+            if base:
+                ax.axhline(base[metric], ls="--", lw=1, label=f"random vs {c}")
+        ax.set_title(f"{kind}: {metric.replace('_', ' ')}")
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / "multiagent.png", dpi=90)
+    print(f"-> {OUT / 'multiagent.json'}, {OUT / 'multiagent.png'}")
+
+
+if __name__ == "__main__":
+    main()
