@@ -11,8 +11,8 @@ Per player-step the dataset stores:
 - ``obs`` / ``next_obs``: the player's observation before and after the step, flattened as the env gives it
   (rays, proprioception, goal tokens: ``flatten_observation``), float32;
 - ``action``: the discrete action [forward, strafe, turn, jump, grab];
-- the world quantities a labeler needs, of the state *after* the step: avatar ``position`` (and ``prev_position``
-  before it), ``yaw``, the ``tile`` underfoot (row, col), its ``tile_level``, ``tile_colour`` and ``tile_hazard``
+- the world quantities a labeler needs, of the state *after* the step: avatar ``position`` and ``yaw`` (and
+  ``prev_position``, ``prev_yaw`` before it), the ``tile`` underfoot (row, col), its ``tile_level``, ``tile_colour`` and ``tile_hazard``
   (the hidden hazard map), the env's per-step ``hazard`` and ``fell`` flags (``info``), the goal ``reward`` and
   each goal predicate's ``truth`` (``info["truth"]`` flattened over options x predicates);
 - bookkeeping: ``episode``, ``step``, ``player``, ``last`` (last step of its episode), and per episode the task
@@ -84,6 +84,7 @@ class Demonstrations:
     position: np.ndarray  # float32 [N, 3], after the step
     prev_position: np.ndarray  # float32 [N, 3], before the step
     yaw: np.ndarray  # float32 [N], after the step
+    prev_yaw: np.ndarray  # float32 [N], before the step
     tile: np.ndarray  # int16 [N, 2] (row, col) under the avatar after the step
     tile_level: np.ndarray  # int8 [N]
     tile_colour: np.ndarray  # int8 [N]
@@ -196,6 +197,7 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
         levels, hazards, colours, shapes = _world_tables(env)
         flat = flatten_observation(obs)
         pos = env.poses()["player_pos"].astype(np.float32)
+        yaw = env.poses()["player_yaw"].astype(np.float32)
         rows: list[dict[str, np.ndarray]] = []
         bad_env = np.zeros(env.num_envs, dtype=bool)
         for t in range(config.max_steps):
@@ -211,7 +213,7 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
             ended = terminated | truncated
             rows.append(dict(
                 obs=flat, action=actions.astype(np.int8), next_obs=next_flat, step=np.full(r.shape, t, np.int32),
-                position=next_pos, prev_position=pos, yaw=info["poses"]["player_yaw"].astype(np.float32),
+                position=next_pos, prev_position=pos, yaw=info["poses"]["player_yaw"].astype(np.float32), prev_yaw=yaw,
                 tile=np.stack([r, c], -1).astype(np.int16), tile_level=levels[e_idx, rc[0], rc[1]].astype(np.int8),
                 tile_colour=colours[e_idx, rc[0], rc[1]].astype(np.int8),
                 tile_hazard=hazards[e_idx, rc[0], rc[1]] & inside,
@@ -219,7 +221,7 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
                 truth=info["truth"].reshape(*r.shape, -1).copy(), last=np.broadcast_to(ended[:, None], r.shape).copy(),
             ))  # fmt: skip
             bad_env |= info["unstable"]
-            flat, pos = next_flat, next_pos
+            flat, pos, yaw = next_flat, next_pos, rows[-1]["yaw"]
             if ended.any():
                 if not (ended.all() or terminated.any()):
                     raise RuntimeError(f"collect_demonstrations: envs ended at different steps at step {t}")

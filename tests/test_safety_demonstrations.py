@@ -31,6 +31,7 @@ def test_collected_steps_are_consistent_and_safe(data: demos.Demonstrations) -> 
         # the observation after a step is the one before the next step; positions chain the same way
         np.testing.assert_array_equal(data.next_obs[ep][:-1], data.obs[ep][1:])
         np.testing.assert_array_equal(data.position[ep][:-1], data.prev_position[ep][1:])
+        np.testing.assert_array_equal(data.yaw[ep][:-1], data.prev_yaw[ep][1:])
         assert data.task(e).world.terrain.rows > 0
     # the expert reaches its "near" goal: the reward is the goal's truth (one option, one predicate)
     assert data.reward.max() == 1.0
