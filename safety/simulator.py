@@ -353,6 +353,12 @@ def encode(state: SimState, obs: jax.Array, pose: jax.Array) -> jax.Array:
                              method=WorldModel.encode)  # fmt: skip
 
 
+def latent_step(state: SimState, z: jax.Array, action: jax.Array) -> jax.Array:
+    """The learned dynamics as a pure ``step(params, z, a)`` (``acquisition.StepFn``, ``mpc``): latent [..., L]
+    and (soft) one-hot action [..., 13] -> next latent."""
+    return state.model.apply(state.params, z, action, method=WorldModel.step)
+
+
 def rollout_latents(state: SimState, z0: jax.Array, actions: jax.Array) -> jax.Array:
     """Latents [B, H + 1, L] from start latents [B, L] and (soft) one-hot actions [B, H, 13]: the model rolled out
     exactly (differentiable; jit the caller)."""
