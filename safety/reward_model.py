@@ -16,6 +16,7 @@ jitted ``lax.scan`` with the members ``vmap``-ped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import flax.linen as nn
@@ -126,14 +127,29 @@ def train_reward_model(
         raise ValueError(f"latents: expected shape ({classes.shape[0]}, L) to match the labels, got {tuple(z.shape)}")
     has_rules = rules is not None
     r = check_rules(rules, classes) if has_rules else np.zeros((len(classes), len(RULES)), bool)
-    class_w = jnp.asarray(_balanced_weights(classes, len(LABELS)))
+    class_w = _balanced_weights(classes, len(LABELS))
     pos = r.sum(0)
-    pos_w = jnp.asarray(np.where(pos > 0, (len(r) - pos) / np.maximum(pos, 1), 1.0), jnp.float32)  # balance each rule
-    y, rr = jnp.asarray(classes), jnp.asarray(r, jnp.float32)
-    model = init_reward_model(z.shape[1], config)
+    pos_w = np.where(pos > 0, (len(r) - pos) / np.maximum(pos, 1), 1.0).astype(np.float32)  # balance each rule
+    # pad to a power of two so that a growing label set (one more round of queries) reuses the compiled program;
+    # minibatches are drawn from the first n rows only
+    n = int(z.shape[0])
+    size = 1 << max(n - 1, 1).bit_length()
+    pad = size - n
+    z = jnp.pad(z, ((0, pad), (0, 0)))
+    y = jnp.asarray(np.pad(classes, (0, pad)))
+    rr = jnp.asarray(np.pad(r.astype(np.float32), ((0, pad), (0, 0))))
+    model = init_reward_model(int(z.shape[1]), config)
+    params, losses = _train(config, model.params, z, y, rr, jnp.asarray(class_w), jnp.asarray(pos_w), jnp.int32(n),
+                            jnp.float32(has_rules), jax.random.PRNGKey(config.seed + 1))  # fmt: skip
+    tail = np.asarray(losses[-max(1, config.train_steps // 10) :]).mean(0)
+    return model.replace(params=params), {"loss": float(tail[0]), "class_loss": float(tail[1]), "rule_loss": float(tail[2])}
+
+
+@partial(jax.jit, static_argnums=0)
+def _train(config: RewardModelConfig, params: Any, z: jax.Array, y: jax.Array, rr: jax.Array, class_w: jax.Array,
+           pos_w: jax.Array, n: jax.Array, rule_on: jax.Array, key: jax.Array) -> tuple[Any, jax.Array]:  # fmt: skip
+    """Every member's optimiser steps in one scan (members vmapped); returns the parameters and per-step losses."""
     tx = optax.adam(config.learning_rate)
-    n = z.shape[0]
-    rule_on = jnp.float32(has_rules)
 
     def loss_fn(params: Any, idx: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         cl, rl = Member(config.hidden).apply(params, z[idx])
@@ -151,19 +167,11 @@ def train_reward_model(
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, jnp.stack([loss, *parts])
 
-    @jax.jit
-    def train(params: Any, key: jax.Array) -> tuple[Any, jax.Array]:
-        opt_state = jax.vmap(tx.init)(params)
+    def one(carry: tuple[Any, Any, jax.Array], _: None) -> tuple[tuple[Any, Any, jax.Array], jax.Array]:
+        params, opt_state, key = carry
+        key, sub = jax.random.split(key)
+        params, opt_state, losses = jax.vmap(member_step)(params, opt_state, jax.random.split(sub, config.members))
+        return (params, opt_state, key), losses.mean(0)
 
-        def one(carry: tuple[Any, Any, jax.Array], _: None) -> tuple[tuple[Any, Any, jax.Array], jax.Array]:
-            params, opt_state, key = carry
-            key, sub = jax.random.split(key)
-            params, opt_state, losses = jax.vmap(member_step)(params, opt_state, jax.random.split(sub, config.members))
-            return (params, opt_state, key), losses.mean(0)
-
-        (params, _, _), losses = jax.lax.scan(one, (params, opt_state, key), None, config.train_steps)
-        return params, losses
-
-    params, losses = train(model.params, jax.random.PRNGKey(config.seed + 1))
-    tail = np.asarray(losses[-max(1, config.train_steps // 10) :]).mean(0)
-    return model.replace(params=params), {"loss": float(tail[0]), "class_loss": float(tail[1]), "rule_loss": float(tail[2])}
+    (params, _, _), losses = jax.lax.scan(one, (params, jax.vmap(tx.init)(params), key), None, config.train_steps)
+    return params, losses
