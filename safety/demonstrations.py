@@ -183,7 +183,7 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
     players = max(len(t.world.spawns) for t in tasks)
     env = BatchEnv(EnvConfig(num_envs=min(config.num_envs, len(tasks)), num_players=players,
                              max_steps=config.max_steps, autoreset=False, threads=config.threads))  # fmt: skip
-    tile, lh = env.config.physics.tile_size, env.config.physics.level_height
+    tile = env.config.physics.tile_size
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _TRANSITION_KEYS}
     episode_task: list[str] = []
     episode_task_id: list[str] = []
@@ -250,19 +250,25 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
 
 
 def _world_tables(env: BatchEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Padded per-env (levels, hazards, floor colours, (rows, cols)) of the loaded tasks: the hidden truth."""
+    """Padded per-env (levels, hazards, floor colour indices, (rows, cols)) of the loaded tasks: the hidden truth,
+    read from the task specs."""
+    from worlds.envs.batch_env import ws_colour_index
     from worlds.tasks import spec as ws
 
     G = ws.MAX_GRID
     E = env.num_envs
     levels = np.zeros((E, G, G), np.int64)
     hazards = np.zeros((E, G, G), bool)
+    colours = np.full((E, G, G), -1, np.int64)
+    shapes = np.ones((E, 2), np.int64)
     for e, task in enumerate(env.tasks):
         terrain = task.world.terrain  # type: ignore[union-attr]
+        shapes[e] = terrain.rows, terrain.cols
         levels[e, : terrain.rows, : terrain.cols] = np.asarray(terrain.levels)
+        colours[e, : terrain.rows, : terrain.cols] = [[ws_colour_index(c) for c in row] for row in terrain.floor_colours]
         for h in terrain.hazards:
             hazards[e, h.row, h.col] = True
-    return levels, hazards, env._tile_colour.copy(), env._grid.copy()
+    return levels, hazards, colours, shapes
 
 
 # ------------------------------------------------------------------------------------------------ disk
