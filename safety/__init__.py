@@ -13,6 +13,7 @@ The pipeline, each stage a module of pure functions over explicit state (JAX/fla
 - ``mpc``: gradient-shooting model-predictive control against reward minus cost;
 - ``request``: the query rounds and the MPC agent acting in a real env (to be evaluated only);
 - ``evaluation``: unsafe events per episode and per 1000 steps, per rule, and goal success of any policy on real tasks;
+- ``checkpoints``: orbax checkpoints of the simulator and the ensemble (agents.checkpoint), refusing another shape or kind;
 - ``lagrange``: the PPO-Lag multiplier as OmniSafe defines it, for the constrained baseline.
 
 Imports only ``worlds`` and ``agents`` (dependency direction of the design).

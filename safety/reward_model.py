@@ -100,9 +100,14 @@ class RewardModel:
 def init_reward_model(latent_dim: int, config: RewardModelConfig, key: jax.Array | None = None) -> RewardModel:
     """A fresh ensemble, each member from its own key."""
     key = jax.random.PRNGKey(config.seed) if key is None else key
-    keys = jax.random.split(key, config.members)
-    params = jax.vmap(lambda k: Member(config.hidden).init(k, jnp.zeros((1, latent_dim))))(keys)
-    return RewardModel(params, jnp.asarray(config.class_rewards, jnp.float32), config.hidden)
+    return RewardModel(_init_params(latent_dim, config.members, config.hidden, key),
+                       jnp.asarray(config.class_rewards, jnp.float32), config.hidden)  # fmt: skip
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _init_params(latent_dim: int, members: int, hidden: int, key: jax.Array) -> Any:
+    keys = jax.random.split(key, members)
+    return jax.vmap(lambda k: Member(hidden).init(k, jnp.zeros((1, latent_dim))))(keys)
 
 
 def _balanced_weights(classes: np.ndarray, n_classes: int) -> np.ndarray:

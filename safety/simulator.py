@@ -213,11 +213,29 @@ def init_simulator(data: Demonstrations, config: SimConfig) -> SimState:
         pose_mean=jnp.asarray(q[:, :5].mean(0)), pose_std=jnp.asarray(np.maximum(q[:, :5].std(0), config.std_floor)),
         q_mean=jnp.asarray(q.mean(0)), q_std=jnp.asarray(np.maximum(q.std(0), config.std_floor)),
     )  # fmt: skip
-    model = WorldModel(data.obs_dim, config.latent_dim, config.hidden)
+    return template_simulator(data.obs_dim, config).replace(norm=norm)
+
+
+def template_simulator(obs_dim: int, config: SimConfig) -> SimState:
+    """A fresh simulator for observations of width ``obs_dim`` with an identity normaliser: what a checkpoint is
+    restored into (``safety.checkpoints``), or ``init_simulator`` before it fits the normaliser."""
+    Q = len(QUANTITY_NAMES)
+    norm = Normaliser(
+        obs_mean=jnp.zeros(obs_dim), obs_std=jnp.ones(obs_dim), pose_mean=jnp.zeros(len(POSE_NAMES)),
+        pose_std=jnp.ones(len(POSE_NAMES)), q_mean=jnp.zeros(Q), q_std=jnp.ones(Q),
+    )  # fmt: skip
+    params, opt_state, key = _init_params(obs_dim, config)
+    return SimState(params, opt_state, norm, jnp.zeros((), jnp.int32), key, obs_dim, config.latent_dim, config.hidden)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _init_params(obs_dim: int, config: SimConfig) -> tuple[Any, Any, jax.Array]:
+    """Parameters, optimiser state and sampling key, in one compiled call (eager flax init dispatches every small
+    op on its own: seconds on a busy CPU)."""
+    model = WorldModel(obs_dim, config.latent_dim, config.hidden)
     key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    params = model.init(init_key, jnp.zeros((1, data.obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, ACTION_WIDTH)))
-    return SimState(params, _optimizer(config).init(params), norm, jnp.zeros((), jnp.int32), key,
-                    data.obs_dim, config.latent_dim, config.hidden)  # fmt: skip
+    params = model.init(init_key, jnp.zeros((1, obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, ACTION_WIDTH)))
+    return params, _optimizer(config).init(params), key
 
 
 @flax.struct.dataclass
