@@ -169,8 +169,11 @@ def _train(config: RewardModelConfig, params: Any, z: jax.Array, y: jax.Array, r
     def member_step(params: Any, opt_state: Any, key: jax.Array) -> tuple[Any, Any, jax.Array]:
         idx = jax.random.randint(key, (config.batch_size,), 0, n)
         (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, idx)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, jnp.stack([loss, *parts])
+        new_updates, new_opt = tx.update(grads, opt_state, params)
+        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(grads)]))
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), new, old)  # noqa: E731
+        # a non-finite gradient skips the step (the design's learning rule)
+        return keep(optax.apply_updates(params, new_updates), params), keep(new_opt, opt_state), jnp.stack([loss, *parts])
 
     def one(carry: tuple[Any, Any, jax.Array], _: None) -> tuple[tuple[Any, Any, jax.Array], jax.Array]:
         params, opt_state, key = carry
