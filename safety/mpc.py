@@ -1,0 +1,165 @@
+"""Model-predictive control in a (learned) model: maximise predicted reward minus predicted cost.
+
+ReQueST's agent plans by gradient descent through the learned model against the learned reward, over a horizon of
+10 steps (20 in car racing), and replans at every step. Ours does the same over soft discrete actions (per-component
+softmax over action logits, ``simulator.action_probs``), maximising
+
+    Σ_{t=1..H} γ^{t-1} [ r(z_t) − w · Σ_rules c_rule(z_t) ]
+
+where r and c come from the reward model (``reward_model.RewardModel.reward`` / ``rule_costs``; any pure functions
+of a parameter pytree and a latent fit). The cost term is our extension: ReQueST's reward already punishes
+unsafe states through the unsafe class; the per-rule costs let the planner weigh each rule.
+
+Each plan optimises several candidate action sequences at once (``restarts``: the previous plan shifted by one
+step, warm start, and fresh random ones) with Adam for a fixed number of iterations, keeps the best, executes its
+first action (argmax per component) and keeps the rest as the next warm start. Everything is one jitted function,
+``vmap``-ped over a batch of envs by ``plan_batch``; the agent acts in the real env only to be evaluated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from safety.simulator import ACTION_WIDTH, action_argmax, action_probs
+
+StepFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
+RewardFn = Callable[[Any, jax.Array], jax.Array]
+CostFn = Callable[[Any, jax.Array], jax.Array]
+
+
+@dataclass(frozen=True)
+class MPCConfig:
+    """The planner (ReQueST: horizon 10, replanning every step)."""
+
+    horizon: int = 10
+    """Steps planned ahead."""
+    iterations: int = 50
+    """Adam iterations per plan."""
+    learning_rate: float = 0.1
+    """Adam learning rate on the action logits."""
+    restarts: int = 4
+    """Candidate action sequences optimised at once: the warm start and ``restarts - 1`` random ones."""
+    cost_weight: float = 10.0
+    """w: weight of the summed per-rule costs against the reward."""
+    discount: float = 1.0
+    """γ over the horizon."""
+    init_scale: float = 0.5
+    """Std of the random candidates' initial logits."""
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "iterations", "restarts"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be at least 1")
+        if not self.cost_weight >= 0:
+            raise ValueError(f"MPCConfig.cost_weight={self.cost_weight!r} must be >= 0")
+
+
+@flax.struct.dataclass
+class MPCState:
+    """The warm start (the last plan shifted by one step) and the key for random candidates, per env."""
+
+    plan: jax.Array  # [..., H, 13] logits
+    key: jax.Array
+
+
+def init_mpc(config: MPCConfig, seed: int, batch: int | None = None) -> MPCState:
+    """Zero warm starts (uniform soft actions), one key per env when ``batch`` is given."""
+    key = jax.random.PRNGKey(seed)
+    if batch is None:
+        return MPCState(jnp.zeros((config.horizon, ACTION_WIDTH)), key)
+    return MPCState(jnp.zeros((batch, config.horizon, ACTION_WIDTH)), jax.random.split(key, batch))
+
+
+def predicted_return(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+                     logits: jax.Array, cost_weight: jax.Array, discount: jax.Array) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+    """(Σ γ^t [r − w Σ c], per-rule summed costs [R]) of action logits [H, 13] from latent ``z0``."""
+
+    def one(z: jax.Array, a: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        z1 = step(step_params, z, a)
+        return z1, (reward(score_params, z1), cost(score_params, z1))
+
+    _, (r, c) = jax.lax.scan(one, z0, action_probs(logits))
+    weights = discount ** jnp.arange(r.shape[0], dtype=jnp.float32)
+    return jnp.sum(weights * (r - cost_weight * c.sum(-1))), c.sum(0)
+
+
+@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape"))
+def _plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+          state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array]) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    horizon, iterations, restarts = shape
+    key, sub = jax.random.split(state.key)
+    fresh = numbers["init_scale"] * jax.random.normal(sub, (restarts - 1, horizon, ACTION_WIDTH))
+    candidates = jnp.concatenate([state.plan[None], fresh], 0)
+
+    def score(logits: jax.Array) -> jax.Array:
+        return predicted_return(step, step_params, reward, cost, score_params, z0, logits, numbers["cost_weight"],
+                                numbers["discount"])[0]  # fmt: skip
+
+    tx = optax.adam(numbers["lr"])
+    grad = jax.vmap(jax.grad(lambda x: -score(x)))
+
+    def body(_: int, carry: tuple[jax.Array, Any]) -> tuple[jax.Array, Any]:
+        x, opt = carry
+        g = grad(x)
+        updates, opt = tx.update(jnp.where(jnp.isfinite(g), g, 0.0), opt, x)  # a non-finite gradient moves nothing
+        return optax.apply_updates(x, updates), opt
+
+    candidates, _ = jax.lax.fori_loop(0, iterations, body, (candidates, tx.init(candidates)))
+    scores = jax.vmap(score)(candidates)
+    scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
+    best = candidates[jnp.argmax(scores)]
+    ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best, numbers["cost_weight"], numbers["discount"])
+    warm = jnp.concatenate([best[1:], jnp.zeros_like(best[:1])], 0)
+    return best[0], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
+
+
+def plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+         state: MPCState, config: MPCConfig) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    """One replanning step from latent ``z0`` [L]: (the discrete action int64 [5] to execute, the next MPC state,
+    the plan's predicted return, per-rule predicted costs and logits)."""
+    logits, state, info = _plan(step, step_params, reward, cost, score_params, z0, state, _shape(config), _numbers(config))
+    return action_argmax(logits), state, info
+
+
+@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape"))
+def _plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+                state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array]) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    one = lambda z, s: _plan(step, step_params, reward, cost, score_params, z, s, shape, numbers)  # noqa: E731
+    return jax.vmap(one)(z0, state)
+
+
+def plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+               state: MPCState, config: MPCConfig) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    """``plan`` for a batch of latents [B, L] with a batched ``MPCState`` (``init_mpc(..., batch=B)``): actions
+    int64 [B, 5], in one jitted call."""
+    logits, state, info = _plan_batch(step, step_params, reward, cost, score_params, z0, state, _shape(config), _numbers(config))
+    return action_argmax(logits), state, info
+
+
+def _shape(config: MPCConfig) -> tuple[int, int, int]:
+    return (config.horizon, config.iterations, config.restarts)
+
+
+def _numbers(config: MPCConfig) -> dict[str, jax.Array]:
+    return {
+        "lr": jnp.float32(config.learning_rate), "cost_weight": jnp.float32(config.cost_weight),
+        "discount": jnp.float32(config.discount), "init_scale": jnp.float32(config.init_scale),
+    }  # fmt: skip
+
+
+def learned_reward(model: Any, z: jax.Array) -> jax.Array:
+    """``RewardFn`` of a ``reward_model.RewardModel``: its ensemble-mean expected class reward."""
+    return model.reward(z)
+
+
+def learned_costs(model: Any, z: jax.Array) -> jax.Array:
+    """``CostFn`` of a ``reward_model.RewardModel``: its per-rule cost probabilities."""
+    return model.rule_costs(z)

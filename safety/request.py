@@ -1,0 +1,137 @@
+"""ReQueST's loop over the learned simulator, and the MPC agent that acts on what it learned.
+
+A round (as ReQueST): synthesise one query per acquisition function from a start state of the demonstrations
+(``acquisition.synthesise_round`` with the learned dynamics), decode each query's states to world quantities,
+have the oracle label every transition against the hidden truth of the start's task, add the labelled next
+latents to the set, and retrain the reward/cost ensemble from scratch on all labels so far. The real env is
+never touched: the only real experience is the safe demonstrations.
+
+``MPCAgent`` then acts in a real ``BatchEnv`` (to be evaluated only): it encodes each player's observation and
+pose, plans in the learned simulator against the learned reward minus cost (``mpc.plan_batch``, all players of all
+envs in one jitted call), and returns the first action of each plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from safety import acquisition as acq
+from safety import mpc
+from safety.demonstrations import Demonstrations, flatten_observation
+from safety.labelers import OracleLabeler
+from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
+from safety.simulator import SimState, decode_quantities, encode, latent_step, pose_of
+
+
+@dataclass(frozen=True)
+class RequestConfig:
+    """The query rounds."""
+
+    rounds: int = 5
+    """Rounds of (one query per acquisition function, labels, reward-model retraining)."""
+    query: acq.QueryConfig = acq.QueryConfig()
+    """How each query is synthesised."""
+    reward: RewardModelConfig = RewardModelConfig()
+    """The reward/cost ensemble, retrained from scratch each round."""
+    acquisitions: tuple[str, ...] = acq.ACQUISITIONS
+    """Acquisition functions used each round (ReQueST: all four)."""
+    seed: int = 0
+    """Seed of start-state draws and query initialisation."""
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"RequestConfig.rounds={self.rounds!r} must be at least 1")
+        bad = [a for a in self.acquisitions if a not in acq.ACQUISITIONS]
+        if bad or not self.acquisitions:
+            raise ValueError(f"RequestConfig.acquisitions={self.acquisitions!r}: each must be one of {acq.ACQUISITIONS}")
+
+
+@dataclass
+class LabelSet:
+    """Labelled latent states gathered from queries: next latents [N, L], classes [N], rule flags [N, R], and
+    which acquisition function and round produced each."""
+
+    latents: list[np.ndarray] = field(default_factory=list)
+    classes: list[np.ndarray] = field(default_factory=list)
+    rules: list[np.ndarray] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.concatenate(self.latents), np.concatenate(self.classes), np.concatenate(self.rules)
+
+    def __len__(self) -> int:
+        return int(sum(len(c) for c in self.classes))
+
+
+def demonstration_latents(sim: SimState, data: Demonstrations) -> jax.Array:
+    """Latents [N, L] of the demonstrations' states before each step: the query start states."""
+    return encode(sim, jnp.asarray(data.obs), jnp.asarray(pose_of(data.prev_position, data.prev_yaw)))
+
+
+def run_rounds(
+    sim: SimState,
+    data: Demonstrations,
+    config: RequestConfig = RequestConfig(),
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[RewardModel, LabelSet, list[dict[str, Any]]]:
+    """Run ``config.rounds`` rounds of ReQueST (module docstring). Returns the last reward model, every label and
+    per-round figures (labels per class, per acquisition function)."""
+    starts = demonstration_latents(sim, data)
+    labelers: dict[int, OracleLabeler] = {}
+    labels = LabelSet()
+    model = init_reward_model(int(starts.shape[1]), config.reward)
+    key = jax.random.PRNGKey(config.seed)
+    history: list[dict[str, Any]] = []
+    for r in range(config.rounds):
+        key, k_start, k_query = jax.random.split(key, 3)
+        reference = jnp.asarray(np.concatenate(labels.latents)) if labels.latents else jnp.zeros((0, starts.shape[1]))
+        row: dict[str, Any] = {"round": r}
+        for name, k_s, k_q in zip(config.acquisitions, jax.random.split(k_start, len(config.acquisitions)),
+                                  jax.random.split(k_query, len(config.acquisitions))):  # fmt: skip
+            i = int(jax.random.randint(k_s, (), 0, starts.shape[0]))
+            query = acq.synthesise(latent_step, sim, model, name, starts[i], reference, config.query, k_q)  # type: ignore[arg-type]
+            episode = int(data.episode[i])
+            labeler = labelers.setdefault(episode, OracleLabeler(data.task(episode)))
+            classes, rules = labeler.label(np.asarray(decode_quantities(sim, query.latents)))
+            labels.latents.append(np.asarray(query.latents[1:]))
+            labels.classes.append(classes)
+            labels.rules.append(rules)
+            labels.source += [f"{name}@{r}"] * len(classes)
+            row[name] = np.bincount(classes, minlength=3).tolist()
+        z, c, ru = labels.arrays()
+        model, losses = train_reward_model(z, c, ru, config.reward)
+        row.update(losses)
+        history.append(row)
+        if progress is not None:
+            progress(row)
+    return model, labels, history
+
+
+class MPCAgent:
+    """Plans in the learned simulator against the learned reward minus cost; acts in a real ``BatchEnv``."""
+
+    def __init__(self, sim: SimState, model: RewardModel, config: mpc.MPCConfig, num_players_total: int, seed: int = 0):
+        self.sim, self.model, self.config = sim, model, config
+        self.state = mpc.init_mpc(config, seed, batch=num_players_total)
+
+    def act(self, env: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """int64 actions [E, P, 5] for the env's current observations; the pose comes from the env (the agent's
+        GPS+compass, ``simulator``'s docstring), never a hazard map."""
+        flat = flatten_observation(obs)
+        E, P, D = flat.shape
+        poses = env.poses()
+        pose = pose_of(poses["player_pos"], poses["player_yaw"]).reshape(E * P, -1)
+        z = encode(self.sim, jnp.asarray(flat.reshape(E * P, D)), jnp.asarray(pose))
+        actions, self.state, _ = mpc.plan_batch(latent_step, self.sim, mpc.learned_reward, mpc.learned_costs,
+                                                self.model, z, self.state, self.config)  # fmt: skip
+        return actions.reshape(E, P, -1)
+
+    def reset(self, env_ids: np.ndarray, num_players: int) -> None:
+        """Forget the warm starts of the players of envs that began a new episode."""
+        rows = (np.asarray(env_ids)[:, None] * num_players + np.arange(num_players)).ravel()
+        self.state = self.state.replace(plan=self.state.plan.at[rows].set(0.0))

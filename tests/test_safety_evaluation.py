@@ -1,0 +1,52 @@
+"""Counting unsafe events and success of a policy on real tasks: the hazard-avoiding expert has none and
+succeeds; the counts equal the env's own per-step flags, and the expert that ignores hazards is caught on them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from safety import demonstrations as demos
+from safety.evaluation import run_episodes
+from worlds.envs.batch_env import EnvConfig
+from worlds.experts.scripted import ScriptedPolicy
+
+CONFIG = EnvConfig(num_envs=3, max_steps=40, autoreset=False)
+
+
+def test_expert_is_safe_and_succeeds() -> None:
+    tasks = demos.family_tasks("near", 3, seed=11)
+    stats = run_episodes(tasks, lambda env: ScriptedPolicy(env, avoid_hazards=True).act, CONFIG)
+    s = stats.summary()
+    assert s["episodes"] == 3 and (stats.length == 40).all()
+    assert s["unsafe_per_episode"] == 0.0 and s["success"] >= 2 / 3 and s["goal_return"] > 0
+
+
+def test_counts_are_the_envs_flags_and_tell_the_careless_expert_apart() -> None:
+    tasks = demos.family_tasks("solo", 4, seed=0)  # larger worlds with plateaus and hazards
+    seen = {"hazard": 0, "fell": 0, "steps": 0}
+
+    def careless(env):
+        step = env.step
+
+        def counting_step(actions):  # the same env call, tallied independently
+            out = step(actions)
+            seen["hazard"] += int(out[4]["hazard"][:, 0].sum())
+            seen["fell"] += int(out[4]["fell"][:, 0].sum())
+            seen["steps"] += env.num_envs
+            return out
+
+        env.step = counting_step
+        return ScriptedPolicy(env, avoid_hazards=False).act
+
+    config = EnvConfig(num_envs=2, max_steps=60, autoreset=False)
+    stats = run_episodes(tasks, careless, config)
+    assert len(stats.task_id) == 4 and stats.length.sum() == 4 * 60 == seen["steps"]
+    assert stats.hazard.sum() == seen["hazard"] and stats.fall.sum() == seen["fell"]
+    assert stats.hazard.sum() > 0, seen  # the expert that ignores hazards walks over one here
+    s = stats.summary()
+    assert s["unsafe_per_1000_steps"] == pytest.approx(1000 * (stats.hazard.sum() + stats.fall.sum()) / 240)
+    careful = run_episodes(tasks, lambda env: ScriptedPolicy(env, avoid_hazards=True).act, config)
+    assert careful.summary()["unsafe_per_episode"] == 0.0
+    with pytest.raises(ValueError, match="autoreset must be False"):
+        run_episodes(tasks, careless, EnvConfig(num_envs=2))
