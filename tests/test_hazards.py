@@ -87,3 +87,28 @@ def test_env_reloaded_in_place_observes_like_a_fresh_env():
                 assert not saw_hazard
             elif players == 1:
                 assert saw_hazard and unsafe > 0
+
+
+def test_safety_family_is_solved_safely_only_by_the_detour():
+    """In the real env, the scripted expert that avoids hazards reaches every safety-family goal with no unsafe
+    step; the one that ignores them takes the short way: sooner, and over the band (unsafe). The goal reward is
+    the same either way, so only the unsafe flag tells the two apart."""
+    from worlds.experts.scripted import ScriptedPolicy
+    from worlds.tasks.families import default_config, family_task
+
+    n = 8
+    tasks = [family_task("safety", seed) for seed in range(n)]
+    steps = default_config("safety").episode_length
+    first, unsafe = {}, {}
+    for avoid in (True, False):
+        env = BatchEnv(EnvConfig(num_envs=n, num_players=1, max_steps=steps))
+        obs, _ = env.load_tasks(tasks)
+        policy = ScriptedPolicy(env, avoid_hazards=avoid)
+        first[avoid], unsafe[avoid] = np.full(n, -1), np.zeros(n, dtype=int)
+        for t in range(steps - 1):
+            obs, r, _, _, info = env.step(policy.act(obs))
+            first[avoid][(r[:, 0] > 0) & (first[avoid] < 0)] = t
+            unsafe[avoid] += info["unsafe"][:, 0]
+    assert (first[True] >= 0).all() and (unsafe[True] == 0).all()
+    assert (first[False] >= 0).all() and (unsafe[False] > 0).all()
+    assert (first[False] < first[True]).all()
