@@ -95,7 +95,8 @@ def test_walking_to_an_object_makes_near_true():
     # the first observation's centre ray of the knee-high row reports a red object
     centre = env.config.camera.row_starts()[0] + int(np.argmin(np.abs(env.config.camera.azimuths()[: env.config.camera.rays_per_row[0]])))
     colour0 = 1 + N_CATEGORIES
-    assert obs["rays"][0, 0, centre, 1 + CAT_OBJECT] == 1.0 and obs["rays"][0, 0, centre, colour0 + COLOUR_INDEX["red"]] == 1.0
+    ray = obs["rays"][0, 0, centre]
+    assert ray[1 + CAT_OBJECT] == 1.0 and ray[colour0 + COLOUR_INDEX["red"]] == 1.0
 
 
 def test_time_limit_auto_resets_with_final_figures(env2):

@@ -291,9 +291,10 @@ def _hazard_band(world: WorldSpec, target: tuple[int, int], rng: np.random.Gener
     dr, dc = target[0] - s[0], target[1] - s[1]
     across_cols = abs(dc) > abs(dr) or (abs(dc) == abs(dr) and rng.random() < 0.5)
     # the band runs perpendicular to the long axis, at a line strictly between spawn and target
-    (a0, a1), (b0, b1), n_lines, n_span = (
-        ((s[1], target[1]), (s[0], target[0]), cols, rows) if across_cols else ((s[0], target[0]), (s[1], target[1]), rows, cols)
-    )  # fmt: skip
+    if across_cols:
+        (a0, a1), (b0, b1), n_span = (s[1], target[1]), (s[0], target[0]), rows
+    else:
+        (a0, a1), (b0, b1), n_span = (s[0], target[0]), (s[1], target[1]), cols
     if abs(a1 - a0) < 2:
         return None
     line = int(rng.integers(min(a0, a1) + 1, max(a0, a1)))
