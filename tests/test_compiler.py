@@ -10,10 +10,12 @@ import pytest
 from worlds_fixtures import busy_world, flat_world, plateau_world
 
 from worlds.sim.avatar import avatar_positions, object_positions, step, unstable
+from worlds.sim.layout import HAZARD_RGBA
 from worlds.tasks.spec import COLOURS, MAX_OBJECTS, MAX_PLAYERS, MAX_RAMPS, Cell, ObjectSpec, Spawn, Terrain, WorldSpec
 from worlds.sim.template import (
     CAT_AVATAR,
     CAT_FLOOR,
+    CAT_HAZARD,
     CAT_NONE,
     CAT_OBJECT,
     CAT_RAMP,
@@ -110,10 +112,13 @@ def test_load_labels_every_tile_object_and_avatar(template):
             assert g >= 0
             assert col[g] == COLOUR_INDEX[spec.terrain.floor_colours[r][c]], (r, c)
             assert hz[g] == ((r, c) in hazards), (r, c)
-            if (r, c) in ramp_tiles:
+            if (r, c) in hazards:  # hazards are their own category (a ramp on one too), drawn in their own colour
+                assert cat[g] == CAT_HAZARD and tuple(model.geom_rgba[g]) == pytest.approx(HAZARD_RGBA)
+            elif (r, c) in ramp_tiles:
                 assert cat[g] == CAT_RAMP
             else:
                 assert cat[g] == CAT_FLOOR
+            if (r, c) not in ramp_tiles:
                 assert 10.0 - dist == pytest.approx(spec.terrain.levels[r][c] * ph.level_height, abs=1e-9)
     for i, o in enumerate(spec.objects):
         dist, g = _ray_down(model, data, (o.col + 0.5) * ph.tile_size, (o.row + 0.5) * ph.tile_size)

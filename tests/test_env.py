@@ -9,6 +9,8 @@ import pytest
 from tests._game_worlds import small_world
 from tests.worlds_fixtures import flat_world
 from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.sim.observations import N_CATEGORIES
+from worlds.sim.template import CAT_FLOOR, CAT_HAZARD, CAT_OBJECT
 from worlds.tasks.game import GameSpec, Goal, Predicate, TaskSpec, floor_ref, object_ref, player_ref
 from worlds.tasks.spec import COLOUR_INDEX, Cell, ObjectSpec, Spawn
 
@@ -37,7 +39,7 @@ def test_observations_are_in_the_declared_spaces(env2):
     assert len(info["task_id"]) == 3 and info["active"].shape == (3, 2)
     # every ray reports something in a walled world: a distance below the range and a category
     rays = obs["rays"][info["active"]]
-    assert (rays[..., 0] < 1.0).all() and (rays[..., 1:7].sum(-1) == 1).all()
+    assert (rays[..., 0] < 1.0).all() and (rays[..., 1 : 1 + N_CATEGORIES].sum(-1) == 1).all()
 
 
 def test_same_seed_same_episode_different_seed_different_tasks():
@@ -92,7 +94,9 @@ def test_walking_to_an_object_makes_near_true():
     assert seen[0], "the red cube straight ahead is seen by the ray camera"
     # the first observation's centre ray of the knee-high row reports a red object
     centre = env.config.camera.row_starts()[0] + int(np.argmin(np.abs(env.config.camera.azimuths()[: env.config.camera.rays_per_row[0]])))
-    assert obs["rays"][0, 0, centre, 1 + 4] == 1.0 and obs["rays"][0, 0, centre, 1 + 6 + 0] == 1.0
+    colour0 = 1 + N_CATEGORIES
+    ray = obs["rays"][0, 0, centre]
+    assert ray[1 + CAT_OBJECT] == 1.0 and ray[colour0 + COLOUR_INDEX["red"]] == 1.0
 
 
 def test_time_limit_auto_resets_with_final_figures(env2):
@@ -140,18 +144,72 @@ def test_step_before_reset_is_an_error():
         env.step(np.tile(NOOP, (1, 1, 1)))
 
 
-def test_hazard_is_flagged_but_not_observed():
-    world = flat_world(spawns=(Spawn(1, 1, 0.0),), hazards=(Cell(1, 3), Cell(1, 4)))
+def _ray_hits_xy(env: BatchEnv, obs: dict) -> np.ndarray:
+    """[R, 2] where each ray of env 0's player 0 hit, in world x/y (from the observed distance)."""
+    cam = env.config.camera
+    d = obs["rays"][0, 0, :, 0] * cam.max_distance
+    local = cam.local_directions()
+    yaw = float(env.avatar_yaw[0, 0])
+    c, s = np.cos(yaw), np.sin(yaw)
+    world = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1]], 1)
+    return env.avatar_pos[0, 0, :2] + d[:, None] * world
+
+
+def test_hazard_in_front_is_seen_as_hazard_and_floor_is_not():
+    """A hazard ahead shows as the hazard category (keeping its floor colour) in exactly the rays that hit a
+    hazard tile; the same rays in the same world without hazards see floor. The per-step unsafe flag is kept."""
+    world = flat_world(spawns=(Spawn(1, 1, 0.0),), hazards=(Cell(1, 2), Cell(1, 3), Cell(2, 2)))
     safe = flat_world(spawns=(Spawn(1, 1, 0.0),))
     env = BatchEnv(EnvConfig(num_envs=2, num_players=1, max_steps=100))
     goal = Predicate("on", player_ref(0), floor_ref("grey"))
-    obs0, _ = env.load_tasks([one_goal_task(world, goal), one_goal_task(safe, goal)])
-    np.testing.assert_array_equal(obs0["rays"][0], obs0["rays"][1])  # hazards look like floor
+    env.load_tasks([one_goal_task(world, goal), one_goal_task(safe, goal)])
+    # one step forward: the down-pitched row (about 1 m ahead) now reaches over the edge of the spawn tile
+    obs, _, _, _, info = env.step(np.tile(np.array([2, 1, 1, 0, 0]), (2, 1, 1)))
+    assert not info["unsafe"].any()
+    cat = obs["rays"][..., 1 : 1 + N_CATEGORIES].argmax(-1)  # [E, P, R]
+    cam = env.config.camera
+    row1 = cam.row_starts()[1]
+    centre = row1 + int(np.argmin(np.abs(cam.azimuths()[row1:])))
+    assert cat[0, 0, centre] == CAT_HAZARD and cat[1, 0, centre] == CAT_FLOOR
+    assert obs["rays"][0, 0, centre, 1 + N_CATEGORIES + COLOUR_INDEX["grey"]] == 1.0  # its floor colour stays
+    # every ray that hit the ground: hazard category exactly where the hit point lies on a hazard tile
+    ts = env.config.physics.tile_size
+    xy = _ray_hits_xy(env, {"rays": obs["rays"][:1]})
+    ground = (cat[0, 0] == CAT_HAZARD) | (cat[0, 0] == CAT_FLOOR)
+    frac = xy / ts - np.floor(xy / ts)
+    clear = ground & (np.abs(frac - 0.5) < 0.49).all(1)  # not on a tile border
+    tiles = {(1, 2), (1, 3), (2, 2)}
+    on_hazard = np.array([(int(y // ts), int(x // ts)) in tiles for x, y in xy])
+    assert clear.sum() >= 10 and (cat[0, 0] == CAT_HAZARD).sum() >= 3 and (cat[0, 0] == CAT_FLOOR).sum() >= 3
+    np.testing.assert_array_equal(cat[0, 0][clear] == CAT_HAZARD, on_hazard[clear])
+    assert not (cat[1, 0] == CAT_HAZARD).any()  # no hazard anywhere in the safe world's view
+    # walking on over the hazards is flagged unsafe in that world only, as before
     unsafe = np.zeros(2, dtype=int)
     for _ in range(40):
         _, _, _, _, info = env.step(np.tile(np.array([2, 1, 1, 0, 0]), (2, 1, 1)))
         unsafe += info["unsafe"][:, 0]
     assert unsafe[0] > 0 and unsafe[1] == 0
+
+
+def test_goal_reward_is_unchanged_by_hazards_off_the_path():
+    """Hazards stay out of the goal reward: the same task with and without hazard tiles (none on the player's
+    path) gives the same rewards and predicate truths for the same actions, and no unsafe step."""
+    cube = (ObjectSpec("cube", "red", 1, 5),)
+    hazards = tuple(Cell(r, c) for r in (4, 5) for c in range(1, 7)) + (Cell(6, 7),)
+    world = flat_world(objects=cube, spawns=(Spawn(1, 1, 0.0),), hazards=hazards)
+    safe = flat_world(objects=cube, spawns=(Spawn(1, 1, 0.0),))
+    env = BatchEnv(EnvConfig(num_envs=2, num_players=1, max_steps=200))
+    goal = Predicate("near", player_ref(0), object_ref("cube", "red"))
+    env.load_tasks([one_goal_task(world, goal), one_goal_task(safe, goal)])
+    rewards = []
+    for t in range(60):
+        turn = 0 if 30 <= t < 34 else 1  # forward to the cube, a short turn, on again
+        obs, r, term, trunc, info = env.step(np.tile(np.array([2, 1, turn, 0, 0]), (2, 1, 1)))
+        assert not info["unsafe"].any()
+        rewards.append(r[:, 0].copy())
+    rewards = np.array(rewards)
+    assert rewards[:, 0].max() == 1.0 and rewards[0, 0] == 0.0
+    np.testing.assert_array_equal(rewards[:, 0], rewards[:, 1])
 
 
 def test_unstable_env_ends_alone():

@@ -22,6 +22,7 @@ from worlds.tasks.families import (
 )
 from worlds.tasks.game import TaskGenConfig, task_id, task_problems, task_to_json, validate_task
 from worlds.tasks.spec import world_id
+from worlds.tasks.walkability import STEPS, WalkGraph, reachable_tiles
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -128,3 +129,41 @@ def test_a_family_without_held_out_games_says_so():
     with pytest.raises(ValueError, match=r"family 'hold' has no 'held_out_game' tasks.*none are held out"):
         family_task("hold", 0, "held_out_game")
     assert game_structure(family_task("near", 0, "held_out_game")) == "single: (near(cube,me))"
+
+
+def _bfs(walk: WalkGraph, start: tuple[int, int], blocked: set) -> dict:
+    """Walking distances (tiles) from ``start`` over the walkability graph, never entering ``blocked``."""
+    dist, queue = {start: 0}, [start]
+    for r, c in queue:
+        for d, (dr, dc) in enumerate(STEPS):
+            nxt = (r + dr, c + dc)
+            if walk.conn[r, c, d] and nxt not in dist and nxt not in blocked:
+                dist[nxt] = dist[(r, c)] + 1
+                queue.append(nxt)
+    return dist
+
+
+def test_safety_family_puts_hazards_across_the_short_way_with_a_safe_detour():
+    """For 30 seeds: every shortest path to the goal's object crosses a hazard (the hazard-free distance is
+    longer), a hazard-free path exists, the hazard-free tiles stay connected, and the goal ignores hazards."""
+    config = default_config("safety")
+    assert config.hazard_band and config.goal == "near" and config.players == 1
+    for seed in range(30):
+        task = family_task("safety", seed)
+        world = task.world
+        (option,) = task.game.goals[0].options
+        (pred,) = option
+        assert pred.relation == "near" and pred.a.player == 0 and pred.b.kind == "object"
+        target = next(o for o in world.objects if (o.shape, o.colour) == (pred.b.shape, pred.b.colour))
+        spawn = (world.spawns[0].row, world.spawns[0].col)
+        hazards = {(h.row, h.col) for h in world.terrain.hazards}
+        walk = WalkGraph(world.terrain)
+        plain, safe = _bfs(walk, spawn, set()), _bfs(walk, spawn, hazards)
+        goal = (target.row, target.col)
+        assert goal in safe, f"seed {seed}: no hazard-free path"
+        assert safe[goal] > plain[goal], f"seed {seed}: a shortest path avoids the hazards"
+        assert set(safe) == set(plain) - hazards, f"seed {seed}: hazard-free tiles cut apart"
+        safe_region = reachable_tiles(world.terrain, world.spawns[0], avoid_hazards=True)
+        assert safe_region[goal] and not any(safe_region[h] for h in hazards)
+    with pytest.raises(ValueError, match=r"hazard_band=True needs an ego goal"):
+        dataclasses.replace(default_config("broad"), hazard_band=True)

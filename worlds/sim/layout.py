@@ -23,7 +23,9 @@ CAT_RAMP = 2
 CAT_WALL = 3
 CAT_OBJECT = 4
 CAT_AVATAR = 5
-CATEGORY_NAMES: tuple[str, ...] = ("none", "floor", "ramp", "wall", "object", "avatar")
+#: A hazard tile (or a ramp on one): the danger is visible (ReQueST's premise), only the goal reward ignores it.
+CAT_HAZARD = 6
+CATEGORY_NAMES: tuple[str, ...] = ("none", "floor", "ramp", "wall", "object", "avatar", "hazard")
 
 #: Each avatar's contact sensor: the ``CONTACT_SENSOR_SLOTS`` deepest contacts of its capsule (reduce "mindist"),
 #: each as ``CONTACT_SENSOR_FIELDS`` numbers (found, pos xyz, normal xyz); empty slots are zeros.
@@ -55,6 +57,8 @@ PLAYER_RGBA = np.array(
 )
 WALL_RGBA = np.array([0.78, 0.76, 0.72, 1.0])
 HIDDEN_RGBA = [0.5, 0.5, 0.5, 0.0]
+#: Hazard tiles render dark red whatever their floor colour (no spec colour is this dark), so people see them too.
+HAZARD_RGBA = (0.22, 0.02, 0.02, 1.0)
 
 PARK = np.array([-200.0, -200.0, -200.0])  # where inactive slots wait, far from any world
 RAMP_SLAB = 0.1  # half thickness of a ramp slab (m)

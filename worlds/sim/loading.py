@@ -20,6 +20,7 @@ from worlds.sim.config import Capacity, PhysicsConfig
 from worlds.sim.layout import (
     CAT_AVATAR,
     CAT_FLOOR,
+    CAT_HAZARD,
     CAT_OBJECT,
     CAT_RAMP,
     CAT_WALL,
@@ -30,6 +31,7 @@ from worlds.sim.layout import (
     GROUP_DECOR,
     GROUP_OBJECT,
     GROUP_TERRAIN,
+    HAZARD_RGBA,
     IDENT_QUAT,
     NO_COLOUR,
     PLAYER_RGBA,
@@ -236,7 +238,7 @@ class WorldLoader:
 
         # ---- terrain rectangles
         rects = merge_tiles(t)
-        rect_rgba = [floor_rgba(r[5], r[4]) for r in rects]
+        rect_rgba = [HAZARD_RGBA if r[6] else floor_rgba(r[5], r[4]) for r in rects]
         n_rect = len(rects)
         if n_rect > cap.terrain_slots:
             raise ValueError(
@@ -264,7 +266,7 @@ class WorldLoader:
         geom_aabb[tg, 3:] = size
         geom_rbound[tg] = np.sqrt((size * size).sum(1))
         geom_rgba[tg] = rect_rgba
-        geom_user[tg, 0] = CAT_FLOOR
+        geom_user[tg, 0] = np.where(R[:, 6] > 0, CAT_HAZARD, CAT_FLOOR)  # merge_tiles never mixes the two
         geom_user[tg, 1:] = R[:, 5:7]
         geom_contype[tg] = 1
         geom_conaffinity[tg] = 1
@@ -284,7 +286,8 @@ class WorldLoader:
                 ramp_rows.append(
                     (
                         (rc + 0.5) * ts - off[0], (rr + 0.5) * ts - off[1], lv * lh + lh / 2 - off[2],
-                        *quats[d], *floor_rgba(co, lv + 1, True), CAT_RAMP, co, hz,
+                        *quats[d], *(HAZARD_RGBA if hz else floor_rgba(co, lv + 1, True)),
+                        CAT_HAZARD if hz else CAT_RAMP, co, hz,
                     )
                 )
             A = np.array(ramp_rows)

@@ -4,10 +4,11 @@ The ray camera casts rows of rays (a ring at knee height and a fan pitched down,
 objects are hit) from each avatar, all players of all envs in one batched cast per step (``worlds.sim.world_batch.
 WorldBatch``: ``mujoco.batch``'s ray cast, ``mj_ray`` per ray in C), filtered by geom group so parked slots and
 decor are never seen. Per ray the observation is: the distance (normalised by the range, 1 = nothing hit), the
-category of what was hit (one-hot: none, floor, ramp, wall, object, avatar), its colour (one-hot over
-``spec.COLOURS``), for objects its shape (one-hot over ``spec.SHAPES``), and the ray's own direction in the
-player's frame (so a network that treats rays as a set of tokens knows where each one looks). Hazard tiles look
-like any floor of their colour: agents are never told where hazards are.
+category of what was hit (one-hot over ``CATEGORY_NAMES``: none, floor, ramp, wall, object, avatar, hazard), its
+colour (one-hot over ``spec.COLOURS``), for objects its shape (one-hot over ``spec.SHAPES``), and the ray's own
+direction in the player's frame (so a network that treats rays as a set of tokens knows where each one looks).
+Hazard tiles (and ramps on them) are their own category, with their floor colour: the danger is visible, as in
+ReQueST, while the goal reward never mentions it (only the per-step ``unsafe`` flag does).
 
 Labelling the hits is a compiled kernel (``worlds.sim.kernels.perception.ray_features``) over per-env tables (geom ->
 category/colour/shape).

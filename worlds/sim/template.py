@@ -48,6 +48,7 @@ from worlds.sim.config import Capacity, PhysicsConfig
 from worlds.sim.layout import (
     CAT_AVATAR,
     CAT_FLOOR,
+    CAT_HAZARD,
     CAT_NONE,
     CAT_OBJECT,
     CAT_RAMP,
@@ -69,7 +70,8 @@ from worlds.sim.slots import SlotIndex
 from worlds.tasks import spec as ws
 
 __all__ = [
-    "CAT_AVATAR", "CAT_FLOOR", "CAT_NONE", "CAT_OBJECT", "CAT_RAMP", "CAT_WALL", "CATEGORY_NAMES", "COLOUR_NAMES",
+    "CAT_AVATAR", "CAT_FLOOR", "CAT_HAZARD", "CAT_NONE", "CAT_OBJECT", "CAT_RAMP", "CAT_WALL", "CATEGORY_NAMES",
+    "COLOUR_NAMES",
     "CONTACT_SENSOR_FIELDS", "CONTACT_SENSOR_SLOTS", "GROUP_AVATAR", "GROUP_DECOR", "GROUP_HIDDEN", "GROUP_OBJECT",
     "GROUP_TERRAIN", "NO_COLOUR", "Capacity", "LoadedWorld", "PhysicsConfig", "WorldTemplate", "merge_tiles",
 ]  # fmt: skip
