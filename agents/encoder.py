@@ -15,7 +15,7 @@ Why two layers here are written by hand rather than taken from flax: the per-ray
 ray, and :class:`GoalRayAttention` moves the key and value projections from the R rays onto the G goal tokens
 (associativity: ``q·(W_k x) = (W_kᵀ q)·x`` and ``Σ p (W_v x) = W_v (Σ p x)``). Both compute the same function as the
 plain layers with the same parameters (a test checks them against flax's ``Dense`` on the concatenation and
-``MultiHeadDotProductAttention``). At the default sizes (87 rays of 23 features, 9 goal tokens, width 64) that takes
+``MultiHeadDotProductAttention``). At the default sizes (87 rays of 24 features, 9 goal tokens, width 64) that takes
 the encoder from about 0.99M to 0.58M multiply-adds per sample, and the PPO update's samples/s up about 1.8x on one
 core (``bench/learner.py``).
 """

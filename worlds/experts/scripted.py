@@ -1,7 +1,7 @@
 """``ScriptedPolicy``: a privileged, goal-seeking expert for ``BatchEnv`` (the safe demonstrator).
 
 It is an *expert*, not an agent: it ignores the observation it is given and reads privileged state through
-``BatchEnv``'s public read-only interface — ``env.tasks`` (terrain, ramps, the hidden hazard tiles, object
+``BatchEnv``'s public read-only interface — ``env.tasks`` (terrain, ramps, the hazard tiles, object
 movability), ``env.tables`` (the compiled goals), ``env.entity_state()`` (entity positions, holds, what each
 player sees), ``env.avatar_pos``/``env.avatar_yaw``, ``env.player_active`` and ``env.tile_colours``. Agents
 never get any of this; the safety module uses this policy for safe demonstrations.
