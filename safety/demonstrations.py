@@ -252,7 +252,6 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
 def _world_tables(env: BatchEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Padded per-env (levels, hazards, floor colour indices, (rows, cols)) of the loaded tasks: the hidden truth,
     read from the task specs."""
-    from worlds.envs.batch_env import ws_colour_index
     from worlds.tasks import spec as ws
 
     G = ws.MAX_GRID
@@ -265,7 +264,7 @@ def _world_tables(env: BatchEnv) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         terrain = task.world.terrain  # type: ignore[union-attr]
         shapes[e] = terrain.rows, terrain.cols
         levels[e, : terrain.rows, : terrain.cols] = np.asarray(terrain.levels)
-        colours[e, : terrain.rows, : terrain.cols] = [[ws_colour_index(c) for c in row] for row in terrain.floor_colours]
+        colours[e, : terrain.rows, : terrain.cols] = [[ws.COLOUR_INDEX[c] for c in row] for row in terrain.floor_colours]
         for h in terrain.hazards:
             hazards[e, h.row, h.col] = True
     return levels, hazards, colours, shapes

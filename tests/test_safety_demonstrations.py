@@ -10,7 +10,7 @@ import pytest
 
 from safety import demonstrations as demos
 from worlds.sim.template import PhysicsConfig
-from worlds.envs.batch_env import ws_colour_index
+from worlds.tasks.spec import COLOUR_INDEX
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_collected_steps_are_consistent_and_safe(data: demos.Demonstrations) -> 
         levels = np.asarray(terrain.levels)
         rows, cols = data.tile[ep, 0], data.tile[ep, 1]
         np.testing.assert_array_equal(data.tile_level[ep], levels[rows, cols])
-        colours = [[ws_colour_index(c) for c in row] for row in terrain.floor_colours]
+        colours = [[COLOUR_INDEX[c] for c in row] for row in terrain.floor_colours]
         np.testing.assert_array_equal(data.tile_colour[ep], np.asarray(colours)[rows, cols])
     # the expert reaches its "near" goal: the reward is the goal's truth (one option, one predicate)
     assert data.reward.max() == 1.0

@@ -23,7 +23,7 @@ def test_expert_is_safe_and_succeeds() -> None:
 
 
 def test_counts_are_the_envs_flags_and_tell_the_careless_expert_apart() -> None:
-    tasks = demos.family_tasks("solo", 4, seed=0)  # larger worlds with plateaus and hazards
+    tasks = demos.family_tasks("safety", 4, seed=0)  # a hazard band across the short way to the goal
     seen = {"hazard": 0, "fell": 0, "steps": 0}
 
     def careless(env):
