@@ -10,7 +10,13 @@ an orbax checkpoint and the driver writes ``state.json``.
 
 The parts live in their own modules: the config and its checks (``population.config``), the driver's state
 (``population.driver_state``), one iteration's rollouts with retries (``population.dispatch``), snapshot
-copies (``population.snapshots``); this module composes them, one method per step of an iteration.
+copies (``population.snapshots``), the workers' checkpointed runner state (``population.worker_state``); this
+module composes them, one method per step of an iteration.
+
+Exact resume: on CPU, a run killed after a checkpoint and resumed ends with the same parameters as one never
+stopped: members' full training states, the workers' envs and acting keys, the driver's generator, league and
+PBT state are all checkpointed. A worker Ray had to restart rebuilt its envs from seeds; the log says so, and
+``summary.json`` has ``exact: false``.
 
 Faults: workers are Ray actors with unlimited restarts; a worker killed mid-run is restarted by Ray (its
 constructor runs again, and it needs nothing else: parameters come with every task), and a rollout whose task
@@ -49,7 +55,7 @@ from population.learner import Learner
 from population.pbt import PBTState, pbt_round
 from population.ray_runtime import RayStart, start_ray, stop_ray
 from population.snapshots import SnapshotStore
-from population.worker import RolloutWorker
+from population.worker_state import CheckpointedWorker, load_worker_states, save_worker_states
 from worlds.envs.batch_env import EnvConfig
 from worlds.episodes.recording import save_episode
 from worlds.tasks.families import family_players
@@ -90,7 +96,7 @@ class Driver:
                    else DriverState(0, initial_hparams(cfg), League(K), PBTState([0] * K), [[] for _ in range(K)]))  # fmt: skip
         self.rng = new_generator(cfg.seed, self.ds.rng_state)
         LearnerActor = ray.remote(num_cpus=LEARNER_CPUS)(Learner)
-        WorkerActor = ray.remote(num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=-1)(RolloutWorker)
+        WorkerActor = ray.remote(num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=-1)(CheckpointedWorker)
         self.learners = [LearnerActor.remote(m, self.ppo_cfg, self.env_config, cfg.family, str(run_dir), self.ds.hparams[m])
                          for m in range(K)]  # fmt: skip
         self.workers = [WorkerActor.remote(w, self.env_config, cfg.family, cfg.ppo, cfg.seed, cfg.shaping)
@@ -108,6 +114,13 @@ class Driver:
         if len(set(steps)) != 1 or steps[0] != self.ds.iteration:
             raise RuntimeError(f"--resume: member checkpoints are at iterations {steps}, state.json at {self.ds.iteration}")
         print(f"resumed {self.run_dir} at iteration {self.ds.iteration}")
+        worker_states = load_worker_states(self.run_dir, self.ds.iteration, len(self.workers))
+        if worker_states is None:
+            self.ds.inexact_since = self.ds.inexact_since or self.ds.iteration
+            self.say(f"note: no worker states saved for iteration {self.ds.iteration}: workers rebuild their envs from "
+                     "seeds, so from here this run no longer reproduces an uninterrupted one exactly")  # fmt: skip
+        else:
+            ray.get([w.set_runner_states.remote(s) for w, s in zip(self.workers, worker_states)])
         if self.ds.inexact_since is not None:
             self.say(f"note: a worker restart at iteration {self.ds.inexact_since} means this run no longer "
                      "reproduces an uninterrupted one exactly")  # fmt: skip
@@ -216,6 +229,7 @@ class Driver:
         """Members' checkpoints first, then ``state.json`` (which says they are complete), then drop snapshot
         copies that state no longer names."""
         ray.get([lr.save.remote(it) for lr in self.learners])
+        save_worker_states(self.run_dir, it, ray.get([w.runner_states.remote() for w in self.workers]))
         self.ds.rng_state = self.rng.bit_generator.state
         self.ds.save(self.state_path)
         self.snapshots.prune(self.ds.league)

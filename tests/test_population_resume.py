@@ -1,5 +1,6 @@
-"""A killed population driver resumes: a 2-player (duo) run with league snapshots, killed after snapshots
-exist, continues from its checkpoints and reads its frozen snapshot copies back from disk."""
+"""A killed population driver resumes exactly: a 2-player (duo) run with league snapshots and PBT, killed after
+snapshots exist, continues from its checkpoints, reads its frozen snapshot copies back from disk, and ends with
+the same members (parameters, optimiser and normaliser state, keys) and driver state as a run never stopped."""
 
 from __future__ import annotations
 
@@ -30,7 +31,13 @@ def tree_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def test_a_killed_duo_driver_resumes_with_its_snapshot_copies(tmp_path):
+def member_digests(run_dir: Path, step: int) -> list[str]:
+    """Each member's checkpoint at ``step``: the SHA-256 over every array of its training state, as written."""
+    return [json.loads((run_dir / "members" / f"member{m}" / str(step) / "meta" / "metadata").read_text())["sha256"]
+            for m in range(2)]  # fmt: skip
+
+
+def test_a_killed_duo_driver_resumes_exactly_with_its_snapshot_copies(tmp_path):
     run_dir, log = tmp_path / "duo", tmp_path / "first.log"
     args = ["--name", "duo", "--runs-dir", str(tmp_path), *DUO]
     driver = start_driver(args, log)
@@ -62,3 +69,21 @@ def test_a_killed_duo_driver_resumes_with_its_snapshot_copies(tmp_path):
     assert tree_digest(run_dir / "snapshots" / "member0@1") == first  # frozen: never written again
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 4 and set(range(1, 5)) <= set(steps)
+
+    # the same run, never stopped: the same members and driver state at the end
+    straight_dir = tmp_path / "straight"
+    straight = subprocess.run(
+        [sys.executable, "-m", "launch.cli", "train", "--name", "straight", "--runs-dir", str(tmp_path), *DUO],
+        cwd=ROOT, env=driver_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
+    resumed_digests = member_digests(run_dir, 4)
+    assert resumed_digests == member_digests(straight_dir, 4)
+    assert resumed_digests[0] != resumed_digests[1] and resumed_digests != member_digests(run_dir, 3)  # not vacuous
+    want = json.loads((straight_dir / "state.json").read_text())
+    for key in ("league", "pbt", "fitness_window", "hparams", "rng_state", "agent_steps"):
+        got = after[key]
+        if key == "league":  # snapshot paths name the run directory
+            got = json.loads(json.dumps(got).replace(str(run_dir), str(straight_dir)))
+        assert got == want[key], key
+    assert after["inexact_since"] is None and json.loads((run_dir / "summary.json").read_text())["exact"] is True
