@@ -93,6 +93,7 @@ def test_league_snapshot_cap_drops_oldest():
 
 def test_population_learning_rate_anneals_over_the_runs_own_budget():
     """The learners' PPO anneals to 0 at the run's last iteration, whatever PPOConfig's default budget."""
+    import jax
     import jax.numpy as jnp
 
     from agents.ppo import PPO
@@ -107,9 +108,10 @@ def test_population_learning_rate_anneals_over_the_runs_own_budget():
         assert ppo_cfg.total_timesteps == iterations * envs * cfg.ppo.num_steps
         assert ppo_cfg.num_updates == iterations
         ppo = PPO(ppo_cfg, probe.single_observation_space, probe.single_action_space)
-        state = ppo.init(0)
+        state = jax.jit(ppo.init)(jax.random.PRNGKey(0))
         lr = float(state.hparams["lr"])
-        lrs = [float(ppo._lr_now(state.replace(updates=jnp.asarray(u, state.updates.dtype)))) for u in range(iterations + 1)]
-        assert lrs[0] == pytest.approx(lr)
-        assert lrs[-2] == pytest.approx(lr / iterations, rel=1e-5)  # the last update's rate
-        assert lrs[-1] == 0.0  # after the budget: annealed to 0 (the old default ended at 88% of the start)
+        lr_at = lambda u: float(ppo._lr_now(state.replace(updates=jnp.asarray(u, state.updates.dtype))))  # noqa: E731
+        assert lr_at(0) == pytest.approx(lr)
+        assert lr_at(iterations // 2) == pytest.approx(lr * (1 - (iterations // 2) / iterations), rel=1e-5)
+        assert lr_at(iterations - 1) == pytest.approx(lr / iterations, rel=1e-5)  # the last update's rate
+        assert lr_at(iterations) == 0.0  # after the budget: annealed to 0 (the old default ended at 88% of the start)
