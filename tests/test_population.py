@@ -23,18 +23,6 @@ from population_fixtures import ROOT, TINY, driver_env, start_driver
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
 
-@pytest.fixture(autouse=True)
-def _ray_tests_run_one_at_a_time(request: pytest.FixtureRequest) -> None:
-    """These tests start and stop Ray on this machine (``ray stop --force`` ends every Ray process here), so
-    under xdist they must all run in one worker: ``--dist loadgroup`` marks a grouped test's id with ``@ray``.
-    Fail loudly where the installed pytest/xdist pair does not group (pytest 9.2 with xdist 3.8 does not). Only
-    an xdist worker sets ``loadgroup``; a run without ``-n`` is one process, and nothing runs beside anything."""
-    if getattr(request.config.option, "loadgroup", False):
-        assert request.node.nodeid.endswith("@ray"), (
-            f"xdist's loadgroup did not group {request.node.nodeid!r}: the Ray tests would run beside each other"
-        )
-
-
 def tiny_config(tmp_path: Path, name: str, **overrides):
     import tyro
 

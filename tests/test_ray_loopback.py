@@ -49,6 +49,22 @@ def test_plain_addresses():
         "127.0.0.1", "127.0.0.1", "::1", "0.0.0.0", "::", "10.1.2.3"]
 
 
+def test_loopback_is_chosen_for_local_addresses_only(monkeypatch):
+    from population.addresses import LOOPBACK_VAR, is_local_address, keep_ray_on_loopback
+
+    assert [is_local_address(a) for a in (None, "local", "auto", "127.0.0.1:6379", "[::1]:6379", "localhost:1")] == [True] * 6
+    assert not is_local_address("10.0.0.5:6379") and not is_local_address("ray://head.example:10001")
+    monkeypatch.delenv(LOOPBACK_VAR, raising=False)
+    monkeypatch.delenv("_OPENLAND_SET_RAY_LOOPBACK", raising=False)
+    keep_ray_on_loopback(None)
+    assert os.environ[LOOPBACK_VAR] == "0"
+    keep_ray_on_loopback("10.0.0.5:6379")  # a real cluster: the value set here is taken back
+    assert LOOPBACK_VAR not in os.environ
+    monkeypatch.setenv(LOOPBACK_VAR, "1")  # the user's own value is never overridden
+    keep_ray_on_loopback(None)
+    assert os.environ[LOOPBACK_VAR] == "1"
+
+
 def test_every_ray_socket_of_a_local_run_is_on_loopback(tmp_path: Path):
     log = tmp_path / "driver.log"
     args = ["--name", "lo", "--runs-dir", str(tmp_path), "--iterations", "3", "--members", "1", "--workers", "1",
