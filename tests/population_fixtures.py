@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +41,13 @@ def start_driver(args: list[str], log: Path, env: dict[str, str] | None = None, 
     argv = [sys.executable, "-m", module, *(["train"] if module == "launch.cli" else []), *args]
     return subprocess.Popen(argv, cwd=ROOT, env=env or driver_env(), stdout=open(log, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
+
+
+def stop_driver(driver: subprocess.Popen) -> None:
+    """SIGKILL the driver's process group (the driver and the local Ray it started), if still running."""
+    if driver.poll() is None:
+        os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
 
 
 def wait_for_iteration(driver: subprocess.Popen, state_path: Path, iteration: int, log: Path, timeout: float = 400) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from population_fixtures import ROOT, TINY, driver_env, start_driver
+from population_fixtures import ROOT, TINY, driver_env, start_driver, stop_driver
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
@@ -90,9 +90,7 @@ def test_a_killed_worker_is_replaced_and_training_goes_on(tmp_path):
             time.sleep(0.1)
         assert driver.wait(timeout=60) == 0, log.read_text()[-3000:]
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
+        stop_driver(driver)
     assert killed is not None, log.read_text()[-3000:]
     assert len(seen) >= 3, f"no new worker process replaced the killed one: {seen}"  # 2 workers + a new one
     text = log.read_text()

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from population_fixtures import ROOT, TINY, driver_env, start_driver, wait_for_iteration
+from population_fixtures import ROOT, TINY, driver_env, start_driver, stop_driver, wait_for_iteration
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
@@ -37,15 +35,18 @@ def member_digests(run_dir: Path, step: int) -> list[str]:
             for m in range(2)]  # fmt: skip
 
 
-def test_a_killed_duo_driver_resumes_exactly_with_its_snapshot_copies(tmp_path):
+def test_a_killed_duo_driver_resumes_exactly_with_its_snapshot_copies(tmp_path, request):
     run_dir, log = tmp_path / "duo", tmp_path / "first.log"
     args = ["--name", "duo", "--runs-dir", str(tmp_path), *DUO]
+    # the same run, never stopped, beside it (its own local Ray): the same members and driver state at the end
+    straight_dir, straight_log = tmp_path / "straight", tmp_path / "straight.log"
+    straight = start_driver(["--name", "straight", "--runs-dir", str(tmp_path), *DUO], straight_log)
+    request.addfinalizer(lambda: stop_driver(straight))  # whatever fails below, it does not outlive the test
     driver = start_driver(args, log)
     try:
         wait_for_iteration(driver, run_dir / "state.json", 2, log)
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
-        driver.wait()
+        stop_driver(driver)  # killed: the driver and the local Ray it started
     before = json.loads((run_dir / "state.json").read_text())
     assert 2 <= before["iteration"] < 4
     snapshots = before["league"]["snapshots"]
@@ -70,13 +71,7 @@ def test_a_killed_duo_driver_resumes_exactly_with_its_snapshot_copies(tmp_path):
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 4 and set(range(1, 5)) <= set(steps)
 
-    # the same run, never stopped: the same members and driver state at the end
-    straight_dir = tmp_path / "straight"
-    straight = subprocess.run(
-        [sys.executable, "-m", "launch.cli", "train", "--name", "straight", "--runs-dir", str(tmp_path), *DUO],
-        cwd=ROOT, env=driver_env(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
+    assert straight.wait(timeout=600) == 0, straight_log.read_text()[-3000:]
     resumed_digests = member_digests(run_dir, 4)
     assert resumed_digests == member_digests(straight_dir, 4)
     assert resumed_digests[0] != resumed_digests[1] and resumed_digests != member_digests(run_dir, 3)  # not vacuous

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import signal
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from population_fixtures import TINY, driver_env, start_driver
+from population_fixtures import TINY, driver_env, start_driver, stop_driver
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
@@ -81,9 +80,7 @@ def test_every_ray_socket_of_a_local_run_is_on_loopback(tmp_path: Path):
             time.sleep(0.2)
         assert driver.wait(timeout=60) == 0, log.read_text()[-3000:]
     finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
+        stop_driver(driver)
     names = set(seen.values())
     # it saw Ray's own processes, not only the driver: the check below is not vacuous
     assert {"gcs_server", "raylet"} <= names, seen
