@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-import gymnasium as gym
 import numpy as np
 
-from agents.policies import Policy, PPOPolicy, RandomPolicy, SlotPolicies
-from agents.ppo import PPO, TrainState
+from agents.policies import Policy, SlotPolicies
 from agents.rollout import EpisodeHook, EpisodeRecord, RolloutRunner
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.episodes.recording import Episode
@@ -47,8 +45,8 @@ def evaluate_policy(
 ) -> tuple[EvalResult, list[Episode]]:
     """Run one episode of every task, ``env_config.num_envs`` at a time, ``policy`` playing every player slot.
     The first ``record`` tasks are recorded; ``seed`` seeds the policy's draws; each counted episode also goes
-    to ``episode_hooks``. ``reset_policy`` is accepted for the callers of :func:`ppo_actor` and not needed:
-    the runner starts every episode from a fresh carry."""
+    to ``episode_hooks``. ``reset_policy`` is not needed (the runner starts every episode from a fresh carry)
+    and kept for callers that pass one."""
     env = BatchEnv(env_config)
     runner = RolloutRunner(env, learning=(), coplayer=policy, seed=seed, episode_hooks=episode_hooks)
     records = runner.play_tasks(tasks, env_config.max_steps, record)
@@ -77,12 +75,23 @@ def play_episodes(
     return runner.play_tasks(tasks, env.config.max_steps, record)
 
 
-def ppo_actor(ppo: PPO, state: TrainState, num_sequences: int = 0, seed: int = 0, greedy: bool = False) -> tuple[PPOPolicy, Callable[[], None]]:
-    """(policy, reset) for :func:`evaluate_policy` from a PPO learner state, as callers wrote before the runner
-    (``num_sequences`` and ``seed`` are no longer needed: the runner sizes the carry and hands out the keys)."""
-    return PPOPolicy(ppo, state, name="ppo", greedy=greedy), lambda: None
-
-
-def random_actor(action_space: gym.Space, seed: int = 0) -> RandomPolicy:
-    """The uniform random policy for :func:`evaluate_policy` (its draws come from the evaluation's seed)."""
-    return RandomPolicy(action_space)
+def seat_figures(env: BatchEnv, tasks: list[TaskSpec], agent: Policy, co_player: Policy, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per game kind, ``agent`` against ``co_player`` over every seat: the agent plays one slot, the co-player
+    every other, once per slot. Figures are the agent's own slot's: ``win_rate`` (its return beat the
+    co-players' mean), ``success`` (goal held on the last step), ``participation`` (any reward), ``episodes``.
+    Self-play (``co_player is agent``) is a contest: in a competitive game one seat's success is the other's
+    failure, so it is never reported as both."""
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+    for slot in range(env.num_players):
+        policies = [co_player] * env.num_players
+        policies[slot] = agent
+        for task, rec in zip(tasks, play_episodes(policies, tasks, env, seed=seed + slot)):
+            if slot < len(task.world.spawns):
+                rows.setdefault(task.game.kind, []).append(
+                    (float(rec.outcome(slot) == 1.0), float(rec.success[slot]), float(rec.returns[slot] > 0)))
+    out = {}
+    for kind, values in sorted(rows.items()):
+        win, success, part = np.mean(values, axis=0)
+        out[kind] = {"win_rate": float(win), "success": float(success), "participation": float(part),
+                     "episodes": float(len(values))}
+    return out

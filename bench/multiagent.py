@@ -21,12 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.evaluate import play_episodes  # noqa: E402
-from agents.policies import Policy, RandomPolicy, ScriptedExpert  # noqa: E402
+from agents.evaluate import seat_figures  # noqa: E402
+from agents.policies import RandomPolicy, ScriptedExpert  # noqa: E402
 from curriculum.taskset import held_out_sets  # noqa: E402
 from launch.run_policies import open_run, restore_policy  # noqa: E402
 from population.config import PopulationConfig  # noqa: E402
@@ -34,22 +32,6 @@ from population.league import LeagueConfig  # noqa: E402
 from worlds.envs.batch_env import BatchEnv  # noqa: E402
 
 OUT = Path("runs") / "bench_multiagent"
-
-
-def seat_figures(env: BatchEnv, tasks: list, agent: Policy, co: Policy, seed: int) -> dict[str, dict[str, float]]:
-    """Per game kind: win rate / success / participation of ``agent`` against ``co``, over both seats."""
-    rows: dict[str, list[tuple[float, float, float]]] = {}
-    for slot in range(env.num_players):
-        policies = [co] * env.num_players
-        policies[slot] = agent
-        for task, rec in zip(tasks, play_episodes(policies, tasks, env, seed=seed + slot)):
-            win = float(rec.outcome(slot) == 1.0)
-            rows.setdefault(task.game.kind, []).append((win, float(rec.success[slot]), float(rec.returns[slot] > 0)))
-    out = {}
-    for kind, values in sorted(rows.items()):
-        win, success, part = np.mean(values, axis=0)
-        out[kind] = {"win_rate": float(win), "success": float(success), "participation": float(part), "episodes": len(values)}
-    return out
 
 
 def main() -> None:

@@ -175,6 +175,9 @@ def run_train(argv: list[str]) -> None:
 
     Two configs with different flags, so ``--local`` picks which dataclass tyro parses the rest into.
     """
+    from agents import enable_compilation_cache
+
+    enable_compilation_cache()  # this process compiles the policy: load what earlier runs compiled
     if "--local" in argv:
         from agents.local_train import LocalTrainConfig, train_local
 
@@ -183,11 +186,15 @@ def run_train(argv: list[str]) -> None:
                        description="Train one agent in one process (no Ray).")  # fmt: skip
         summary = train_local(cfg)
     else:
-        from population.driver import PopulationConfig, train_population
+        from population.addresses import keep_ray_on_loopback
+        from population.config import PopulationConfig
 
         cfg = tyro.cli(PopulationConfig, args=argv, prog="openland train",
                        description="Train a population of agents on Ray (local Ray on loopback unless --address). "
                                    "Add --local for the single-process trainer.")  # fmt: skip
+        keep_ray_on_loopback(cfg.address)  # decided before Ray is first imported (by population.driver)
+        from population.driver import train_population
+
         summary = train_population(cfg)
     print(json.dumps(summary, indent=2))
     print(f"run directory: {cfg.run_dir()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ class Learner:
         self.member = member
         probe = BatchEnv(EnvConfig(num_envs=1, num_players=env_config.num_players), FamilySampler(family))
         self.ppo = PPO(ppo, probe.single_observation_space, probe.single_action_space)
-        self.state = with_hparams(self.ppo.init(ppo.seed + 1000 * member), hparams)
+        # jitted: one compilation, which the persistent cache keeps (eager flax init compiles ~200 small ops
+        # in every new actor process, 10-40 s on a busy 2-core machine)
+        self.state = with_hparams(jax.jit(self.ppo.init)(jax.random.PRNGKey(ppo.seed + 1000 * member)), hparams)
         self.checkpointer = Checkpointer(Path(run_dir) / "members" / f"member{member}", max_to_keep=2)
 
     def get_state(self) -> TrainState:
@@ -50,11 +53,26 @@ class Learner:
         path = self.checkpointer.save(iteration, self.state, self.ppo.cfg.to_json(), None, {"hparams": self.hparams()})
         return str(path)
 
-    def restore(self) -> int:
-        """Restore the newest checkpoint that validates; returns its iteration."""
-        restored = self.checkpointer.restore(self.state, self.ppo.cfg.to_json())
+    def restore(self, step: int | None = None) -> int:
+        """Restore checkpoint ``step`` (the driver's ``state.json`` iteration: a driver killed between the
+        members' saves and ``state.json`` leaves members one save ahead), or the newest that validates; returns
+        its iteration."""
+        restored = self.checkpointer.restore(self.state, self.ppo.cfg.to_json(), step=step)
         self.state = jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), restored.tree)
         return restored.step
+
+    def save_snapshot(self, path: str, iteration: int) -> str:
+        """A frozen copy of the current state in a directory of its own (a league snapshot); an older copy at
+        ``path`` (left by a run killed before its checkpoint) is replaced."""
+        shutil.rmtree(path, ignore_errors=True)
+        with Checkpointer(path, max_to_keep=1) as ckpt:
+            return str(ckpt.save(iteration, self.state, self.ppo.cfg.to_json(), None, {"member": self.member}))
+
+    def load_snapshot(self, path: str) -> TrainState:
+        """A snapshot's state (host arrays), read from its copy and checked against this learner's network."""
+        with Checkpointer(path, create=False) as ckpt:
+            restored = ckpt.restore(self.state, self.ppo.cfg.to_json())
+        return host_state(restored.tree)
 
     def close(self) -> None:
         self.checkpointer.close()

@@ -1,22 +1,23 @@
 """Starting or joining Ray, with the settings this project needs.
 
-Why a module of its own: on Linux, Ray 2.60 binds to the machine's outward address even when told 127.0.0.1.
-The local default (and every test and benchmark) must stay on loopback, which takes
-``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` in the environment of the driver *before* Ray starts its processes
-(see DESIGN.md). A real cluster needs real addresses, so the variable is set only when we start Ray ourselves.
+The local default (and every test and benchmark) must stay on loopback. That is decided before Ray is imported
+(``population.addresses``, called by ``population/__init__.py``); here a local start whose Ray was imported
+too early, and so would listen on the machine's outward address, is refused with the reason.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from dataclasses import dataclass
 
 import ray
 
+from agents import compilation_cache_env
+from population.addresses import LOOPBACK_VAR, host_port, is_local_address, keep_ray_on_loopback
+
 #: Environment for every actor: bounded XLA/BLAS threads so that the actors of one machine do not fight over
-#: cores, and JAX on the CPU.
+#: cores, and JAX on the CPU (plus the persistent compilation cache, agents.compilation_cache_env).
 ACTOR_ENV_VARS: dict[str, str] = {
     "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false",
     "OMP_NUM_THREADS": "1",
@@ -51,19 +52,21 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> RaySta
     if ray.is_initialized():
         resources = ray.cluster_resources()
         return RayStart(address=address or "local", started_locally=False, num_cpus=resources.get("CPU", 0.0))
-    runtime_env = {"env_vars": ACTOR_ENV_VARS}
+    # actors on this machine share the driver's compilation cache; a remote machine keeps its own defaults
+    runtime_env = {"env_vars": {**ACTOR_ENV_VARS, **(compilation_cache_env() if is_local_address(address) else {})}}
+    if is_local_address(address) and not keep_ray_on_loopback(address):
+        raise ClusterError(
+            f"a local Ray would listen on this machine's outward address: Ray read {LOOPBACK_VAR}="
+            f"{os.environ.get(LOOPBACK_VAR)!r} (it must be '0' when ray is first imported; import population "
+            "before ray, and do not set it to 1 for a local run)"
+        )
     if address:
         _probe(address)
-        host = _host_port(address)[0] if address not in ("auto", "local") else None
-        if host is not None and _is_loopback(host):
-            # a cluster on this machine: keep the driver on loopback too (see the module docstring)
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         try:
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         except Exception as err:  # Ray raises ConnectionError, ValueError or its own types depending on the step
             raise ClusterError(f"cannot reach the Ray cluster at address={address!r}: {err}") from err
         return RayStart(address=address, started_locally=False, num_cpus=ray.cluster_resources().get("CPU", 0.0))
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ray.init(
         address="local",  # always a new instance: without it ray.init joins a cluster already running here
         num_cpus=num_cpus or os.cpu_count() or 1,
@@ -76,31 +79,11 @@ def start_ray(address: str | None = None, num_cpus: int | None = None) -> RaySta
     return RayStart(address="local", started_locally=True, num_cpus=ray.cluster_resources().get("CPU", 0.0))
 
 
-def _host_port(address: str) -> tuple[str, int | None]:
-    rest = address.split("://", 1)[-1]
-    host, _, port = rest.rpartition(":")
-    if not host:
-        return rest, None
-    try:
-        return host.strip("[]"), int(port)
-    except ValueError:
-        return rest, None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _probe(address: str, timeout: float = 3.0) -> None:
     """Fail fast, naming the address, when nothing listens there (Ray itself retries for minutes)."""
     if address in ("auto", "local"):
         return
-    host, port = _host_port(address)
+    host, port = host_port(address)
     if port is None:
         raise ClusterError(f"address={address!r} is not HOST:PORT (or ray://HOST:PORT)")
     try:

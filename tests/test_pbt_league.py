@@ -89,3 +89,29 @@ def test_league_snapshot_cap_drops_oldest():
     rng = np.random.default_rng(0)
     choices = {choose_coplayer(league, 0, rng, LeagueConfig(self_play=0.0, snapshot_play=0.0)) for _ in range(20)}
     assert choices == {"member1"}
+
+
+def test_population_learning_rate_anneals_over_the_runs_own_budget():
+    """The learners' PPO anneals to 0 at the run's last iteration, whatever PPOConfig's default budget."""
+    import jax
+    import jax.numpy as jnp
+
+    from agents.ppo import PPO
+    from population.config import PopulationConfig
+    from worlds.envs.batch_env import BatchEnv, EnvConfig
+    from worlds.tasks.families import FamilySampler
+
+    probe = BatchEnv(EnvConfig(num_envs=1), FamilySampler("near"))
+    for iterations, envs in ((7, 4), (300, 16)):
+        cfg = PopulationConfig(iterations=iterations, envs_per_worker=envs)
+        ppo_cfg = cfg.ppo_config()
+        assert ppo_cfg.total_timesteps == iterations * envs * cfg.ppo.num_steps
+        assert ppo_cfg.num_updates == iterations
+        ppo = PPO(ppo_cfg, probe.single_observation_space, probe.single_action_space)
+        state = jax.jit(ppo.init)(jax.random.PRNGKey(0))
+        lr = float(state.hparams["lr"])
+        lr_at = lambda u: float(ppo._lr_now(state.replace(updates=jnp.asarray(u, state.updates.dtype))))  # noqa: E731
+        assert lr_at(0) == pytest.approx(lr)
+        assert lr_at(iterations // 2) == pytest.approx(lr * (1 - (iterations // 2) / iterations), rel=1e-5)
+        assert lr_at(iterations - 1) == pytest.approx(lr / iterations, rel=1e-5)  # the last update's rate
+        assert lr_at(iterations) == 0.0  # after the budget: annealed to 0 (the old default ended at 88% of the start)
