@@ -9,7 +9,7 @@ What is saved per step (one orbax ``Composite``):
 * ``env`` — JSON: the VecEnv state (``get_state()``), so the environments resume exactly;
 * ``extra`` — JSON: anything else the caller owns (curriculum state, league, ...).
 
-Why: DESIGN.md's reliability rules. A save is reported only after ``wait_until_finished()``; orbax writes
+Why: the reliability rules in ARCHITECTURE.md. A save is reported only after ``wait_until_finished()``; orbax writes
 each step into a temporary directory and renames it when complete, so a crash mid-save leaves earlier steps
 intact and the partial one invisible. Restore walks back from the newest step to the newest one that
 restores and validates, logging each skipped step and why; a config or shape mismatch is a refusal (it is not

@@ -5,7 +5,7 @@ One module, :class:`ActorCritic`, serves every observation kind the project has:
 * a flat ``Box`` observation (CartPole, MuJoCo-style control), and
 * the openland per-player ``Dict`` observation ``{"rays": [R, F], "proprio": [P], "goal": [G, T] int}``.
 
-Layout (a simplified XLand GOAT, see REFERENCES.md)::
+Layout (a simplified version of XLand's GOAT, Open-Ended Learning Team 2021)::
 
     obs ─► encoder ─► core (lstm | gru | none) ─┬─► actor MLP ─► policy head
                                                  └─► critic MLP ─► value head
