@@ -21,7 +21,8 @@ import numpy as np
 
 from worlds.envs.batch_env import EnvConfig
 from worlds.episodes.recording import Episode, RecordingError, load_episode
-from worlds.sim.template import PLAYER_RGBA, Capacity, PhysicsConfig, WorldTemplate
+from worlds.sim.layout import PLAYER_RGBA
+from worlds.sim.template import Capacity, PhysicsConfig, WorldTemplate
 from worlds.tasks.codec import SpecError
 from worlds.tasks.game import TaskSpec, task_from_json, task_id
 
