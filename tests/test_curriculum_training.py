@@ -4,6 +4,7 @@ with PLR that crashes and resumes continues exactly, curriculum state included."
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from agents.checkpoint import Checkpointer, restore_trainer
 from agents.local_train import LocalTrainConfig, build_trainer, train_local
 from agents.ppo import PPOConfig
 from agents.run import CurriculumConfig
+from worlds.envs.batch_env import EnvConfig
 
 TINY_PPO = PPOConfig(num_steps=16, num_minibatches=2, update_epochs=2, core="lstm", core_size=32, hidden_sizes=(32,),
                      embed_dim=32)  # fmt: skip
@@ -89,3 +91,26 @@ def test_plr_run_resumes_exactly_with_its_curriculum(tmp_path):
     with Checkpointer(tmp_path / "straight" / "checkpoints", create=False) as ckpt, \
             pytest.raises(ValueError, match="curriculum=plr, this sampler curriculum=filter"):
         restore_trainer(ckpt, other)
+
+
+def test_population_worker_keeps_a_curriculum_per_member_and_resumes_it():
+    from population.worker import RolloutWorker
+
+    env_config = EnvConfig(num_envs=4, num_players=1, max_steps=10)
+    make = lambda: RolloutWorker(0, env_config, "broad", TINY_PPO, seed=3, curriculum="plr",  # noqa: E731
+                                 curriculum_config=SMALL)  # fmt: skip
+    worker = make()
+    state = worker.ppo.init(0)
+    for it in range(2):
+        for member in (0, 1):
+            worker.rollout(member, it, state, None)
+    samplers = [worker.members[m].feed.curriculum for m in (0, 1)]
+    assert samplers[0] is not samplers[1] and all(s.stats.count.sum() == 4 * 3 for s in samplers)
+    saved = json.loads(json.dumps(worker.get_state()))  # what the driver writes
+    other = make()
+    other.set_state(saved)
+    a, b = worker.rollout(0, 2, state, None), other.rollout(0, 2, state, None)
+    for x, y in zip(jax.tree_util.tree_leaves(a["rollout"]), jax.tree_util.tree_leaves(b["rollout"])):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert a["episodes"] == b["episodes"]
+    assert worker.get_state() == other.get_state()
