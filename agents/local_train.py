@@ -36,7 +36,7 @@ from curriculum.curricula import make_curriculum
 from curriculum.sampler import CurriculumSampler, FamilyPool
 from curriculum.taskset import held_out_sets
 from worlds.envs.batch_env import BatchEnv, EnvConfig
-from worlds.tasks.families import FamilySampler, check_family, family_players
+from worlds.tasks.families import FamilySampler, check_family, default_config, family_players
 from worlds.episodes.recording import save_episode
 
 
@@ -49,8 +49,9 @@ class LocalTrainConfig(RunConfig):
     family: str = "broad"
     """Task family (worlds.tasks.families): near, hold, single, broad, solo, duo, duo-small, trio, quad. The
     default, broad, is one player in small worlds with near/on/hold/see goals, options and negations."""
-    max_steps: int = 80
-    """Episode length in agent decisions (broad's default episode length: 8 s at 10 decisions per second)."""
+    max_steps: int = 0
+    """Episode length in agent decisions; 0: the family's default (worlds.tasks.families: broad 80, i.e. 8 s at
+    10 decisions per second; near 60)."""
     curriculum: CurriculumKind = "plr"
     """How training tasks are drawn from the family's pool: uniform, filter (XLand's dynamic task filter: tasks
     neither too easy nor never rewarded) or plr (Robust Prioritised Level Replay on the positive value loss)."""
@@ -72,8 +73,14 @@ class LocalTrainConfig(RunConfig):
             self.ppo, num_envs=self.num_envs * players, total_timesteps=self.total_timesteps, seed=self.seed
         )
 
+    def episode_steps(self) -> int:
+        """``max_steps``, or the family's default episode length when it is 0."""
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps={self.max_steps!r} must be positive (or 0 for the family's default)")
+        return self.max_steps or default_config(self.family).episode_length
+
     def env_config(self) -> EnvConfig:
-        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps,
+        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.episode_steps(),
                          physics=self.physics(), threads=self.env_threads)
 
     def run_dir(self) -> Path:

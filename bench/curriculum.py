@@ -38,12 +38,11 @@ METHODS = ("uniform", "filter", "plr")
 
 def run_config(args: argparse.Namespace, method: str, seed: int) -> Any:
     from agents.local_train import LocalTrainConfig
-    from worlds.tasks.families import default_config
 
     num_updates = max(1, args.budget // (args.num_envs * LocalTrainConfig().ppo.num_steps))
     return LocalTrainConfig(name=f"{method}_seed{seed}", runs_dir=Path(args.out) / "runs", family=args.family,
                             curriculum=method, seed=seed, total_timesteps=args.budget, num_envs=args.num_envs,
-                            max_steps=default_config(args.family).episode_length, eval_tasks=args.eval_tasks,
+                            eval_tasks=args.eval_tasks,
                             eval_every=max(1, num_updates // args.evals), checkpoint_every=max(1, num_updates),
                             record_episodes=0, progress=False)  # fmt: skip
 

@@ -30,7 +30,6 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from agents.local_train import LocalTrainConfig, build_trainer  # noqa: E402
-from worlds.tasks.families import default_config  # noqa: E402
 
 
 class Timed:
@@ -71,8 +70,7 @@ def main() -> None:
     ap.add_argument("--num-envs", type=int, default=LocalTrainConfig().num_envs)
     ap.add_argument("--iterations", type=int, default=8, help="timed iterations, after one warm-up (compile)")
     args = ap.parse_args()
-    cfg = LocalTrainConfig(family=args.family, curriculum=args.curriculum, num_envs=args.num_envs, progress=False,
-                           max_steps=default_config(args.family).episode_length)  # fmt: skip
+    cfg = LocalTrainConfig(family=args.family, curriculum=args.curriculum, num_envs=args.num_envs, progress=False)
     trainer, runner = build_trainer(cfg)
     timed = TimedEnv(runner.env)
     runner.env = timed  # type: ignore[assignment]
