@@ -30,7 +30,7 @@ from agents.evaluate import evaluate_policy
 from agents.policies import Policy, PPOPolicy, RandomPolicy
 from agents.ppo import PPOConfig
 from agents.rollout import EpisodeRecord, RolloutRunner
-from agents.run import CurriculumConfig, CurriculumKind, RunConfig, RunLog, prepare_run_dir
+from agents.run import CurriculumConfig, RunConfig, RunLog, prepare_run_dir
 from agents.trainer import Trainer
 from curriculum.curricula import make_curriculum
 from curriculum.sampler import CurriculumSampler, FamilyPool
@@ -46,15 +46,9 @@ class LocalTrainConfig(RunConfig):
 
     name: str = "local"
     """Run name: everything goes to ``runs_dir/name``."""
-    family: str = "broad"
-    """Task family (worlds.tasks.families): near, hold, single, broad, solo, duo, duo-small, trio, quad. The
-    default, broad, is one player in small worlds with near/on/hold/see goals, options and negations."""
     max_steps: int = 0
     """Episode length in agent decisions; 0: the family's default (worlds.tasks.families: broad 80, i.e. 8 s at
     10 decisions per second; near 60)."""
-    curriculum: CurriculumKind = "plr"
-    """How training tasks are drawn from the family's pool: uniform, filter (XLand's dynamic task filter: tasks
-    neither too easy nor never rewarded) or plr (Robust Prioritised Level Replay on the positive value loss)."""
     num_envs: int = 64
     """Worlds stepped together (each player slot is one PPO sequence)."""
     total_timesteps: int = 300_000

@@ -1,6 +1,6 @@
 """Learner throughput against env throughput, in the same run: which one bounds training.
 
-Run: ``.venv/bin/python bench/learner.py [--family broad] [--curriculum plr] [--iterations 8]``. Builds the
+Run: ``.venv/bin/python bench/learner.py [--family near] [--curriculum plr] [--iterations 8]``. Builds the
 single-process trainer of ``openland train --local`` with its default config (the real ``BatchEnv`` drawing tasks
 from the curriculum, the rollout runner with shaping and the auxiliary target, the default PPO network and
 batch) and times its iterations split four ways:
@@ -66,7 +66,8 @@ class TimedEnv:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--family", default=LocalTrainConfig().family)
-    ap.add_argument("--curriculum", default=LocalTrainConfig().curriculum, choices=["uniform", "filter", "plr"])
+    ap.add_argument("--curriculum", default="plr", choices=["uniform", "filter", "plr"],
+                    help="plr (default): the curriculum with the most bookkeeping (scores, buffer)")
     ap.add_argument("--num-envs", type=int, default=LocalTrainConfig().num_envs)
     ap.add_argument("--iterations", type=int, default=8, help="timed iterations, after one warm-up (compile)")
     args = ap.parse_args()
