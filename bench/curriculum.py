@@ -60,10 +60,11 @@ def train_one(args: argparse.Namespace, method: str, seed: int) -> dict[str, Any
 
             cfg = dataclasses.replace(cfg, resume=cfg.run_dir())
         train_local(cfg)
-    seconds = time.perf_counter() - t0
+    rows = [json.loads(line) for line in (cfg.run_dir() / "metrics.jsonl").read_text().splitlines()]
+    # wall time of the run as logged (first to last update, evaluations included), also for runs read back
+    seconds = rows[-1]["time"] - rows[0]["time"] if len(rows) > 1 else time.perf_counter() - t0
     curve = []
-    for line in (cfg.run_dir() / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in rows:
         if "eval_success_held_out_world" in row:
             curve.append({"agent_steps": row["step"], **{k: v for k, v in row.items() if k.startswith("eval_")}})
     return {"method": method, "seed": seed, "curve": curve, "summary": json.loads(summary_path.read_text()),
@@ -162,9 +163,12 @@ def main() -> None:
                             if p["agent_steps"] in set(steps.tolist())] for r in per_run])  # fmt: skip
         mean_held[method] = (values.mean(axis=0), values.std(axis=0))
     goal = goal_check(steps, mean_held)
+    random_mean = float(np.mean([random_success[s] for s in splits]))
+    # reaching uniform's final success says nothing when uniform did not beat the random policy (nothing learned)
+    goal["meaningful"] = bool(goal["uniform_final"] > random_mean)
 
     table = ["| curriculum | seeds | " + " | ".join(f"success {s}" for s in splits) + " | "
-             + " | ".join(f"participation {s}" for s in splits) + " | mean held-out success | train minutes/run |",
+             + " | ".join(f"participation {s}" for s in splits) + " | mean held-out success | minutes/run |",
              "|---" * (3 + 2 * len(splits) + 1) + "|"]  # fmt: skip
     final: dict[str, Any] = {}
     for method in held:
@@ -182,12 +186,13 @@ def main() -> None:
                      + f" | {entry['mean_held_out_success'][0]:.3f} ± {entry['mean_held_out_success'][1]:.3f} | {minutes:.1f} |")  # fmt: skip
     table.append("| random policy | - | " + " | ".join(f"{random_success.get(s, float('nan')):.3f}" for s in splits)
                  + " |" + " - |" * len(splits) + f" {np.mean([random_success[s] for s in splits]):.3f} | - |")  # fmt: skip
-    verdict = (f"goal ({'MET' if goal['met'] else 'NOT MET'}): uniform's final mean held-out success "
+    status = ("MET" if goal["met"] else "NOT MET") if goal["meaningful"] else "NOT MEANINGFUL: uniform ends at or below the random policy"
+    verdict = (f"goal ({status}): uniform's final mean held-out success "
                f"{goal['uniform_final']:.3f}; best curriculum {goal['best']} ends at {goal['best_final']:.3f} "
                f"({goal['ratio_at_equal_steps']:.2f}x at equal steps; needs 1.5x) and reaches uniform's final at "
                f"{goal['best_steps_to_uniform_final'] if goal['best_steps_to_uniform_final'] is not None else 'never'} "
                f"agent-steps of {goal['budget']} (needs at most half); the random policy's mean held-out success is "
-               f"{np.mean([random_success[s] for s in splits]):.3f}")  # fmt: skip
+               f"{random_mean:.3f}")  # fmt: skip
     machine = f"{os.cpu_count()} CPUs, {args.parallel} run(s) at once, {wall / 60:.1f} min wall for the whole bench"
     header = (f"family {args.family!r}, budget {args.budget} agent-steps per run, seeds 0..{args.seeds - 1}, "
               f"{args.eval_tasks} tasks per held-out split; {machine}")  # fmt: skip
