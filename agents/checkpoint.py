@@ -277,17 +277,32 @@ class Checkpointer:
 # Trainer helpers: the whole training state in one call
 # ----------------------------------------------------------------------------------------------------------
 def save_trainer(ckpt: Checkpointer, trainer: Any, extra: dict[str, Any] | None = None) -> Path:
-    """Save a :class:`agents.trainer.Trainer` (learner + runner + env state + ``extra``) at its update count."""
+    """Save a :class:`agents.trainer.Trainer` (learner + runner + env state + ``extra``) at its update count.
+    A trainer with a curriculum also saves the curriculum's state (``extra["curriculum"]``, JSON): statistics,
+    replay buffer, draw clock and the running episodes' PLR score sums, so a resume draws the same tasks."""
     step = int(trainer.state.updates)
+    curriculum = trainer.curriculum_state() if hasattr(trainer, "curriculum_state") else None
+    if curriculum is not None:
+        extra = dict(extra or {}, curriculum=curriculum)
     return ckpt.save(step, trainer.checkpoint_tree(), trainer.cfg.to_json(), trainer.env.get_state(), extra)
 
 
 def restore_trainer(
     ckpt: Checkpointer, trainer: Any, step: int | None = None, allow_config_changes: Iterable[str] = ()
 ) -> Restored:
-    """Restore a freshly built Trainer in place (state, runner, env) so it continues as if never stopped."""
+    """Restore a freshly built Trainer in place (state, runner, env, curriculum) so it continues as if never
+    stopped. A trainer with a curriculum refuses a checkpoint without curriculum state, and the reverse."""
     restored = ckpt.restore(trainer.checkpoint_tree(), trainer.cfg.to_json(), step, allow_config_changes)
+    has_curriculum = getattr(trainer, "feed", None) is not None
+    if has_curriculum != ("curriculum" in restored.extra):
+        raise CheckpointMismatchError(
+            f"checkpoint {ckpt.step_dir(restored.step)} "
+            + ("has no curriculum state but this run has a curriculum" if has_curriculum
+               else "holds curriculum state but this run has no curriculum")
+        )  # fmt: skip
     trainer.load_checkpoint_tree(restored.tree)
     if restored.env_state is not None:
         trainer.env.set_state(restored.env_state)
+    if has_curriculum:
+        trainer.load_curriculum_state(restored.extra["curriculum"])
     return restored

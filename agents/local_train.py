@@ -5,6 +5,12 @@ events (``tb/``), ``metrics.jsonl`` (one line per update), held-out evaluations 
 (``episodes/``). With ``--resume`` it continues from the newest checkpoint that restores, exactly as if it had
 never stopped. Every player slot of every env is one PPO sequence, so multi-player families are self-play
 with shared parameters.
+
+Training tasks come from ``--curriculum`` over a pool of the family's training split
+(``curriculum.sampler.CurriculumSampler``, fed each finished episode; its state is in every checkpoint).
+Evaluation reports both held-out splits separately (``held_out_world``: known games in unseen worlds;
+``held_out_game``: game structures training never samples) beside the random policy's success on the same
+tasks. This trainer is a composition point: besides ``worlds`` it imports ``curriculum``.
 """
 
 from __future__ import annotations
@@ -20,14 +26,17 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
-from agents.evaluate import EvalResult, evaluate_policy
-from agents.policies import PPOPolicy, RandomPolicy
+from agents.evaluate import evaluate_policy
+from agents.policies import Policy, PPOPolicy, RandomPolicy
 from agents.ppo import PPOConfig
 from agents.rollout import EpisodeRecord, RolloutRunner
-from agents.run import RunConfig, RunLog, prepare_run_dir
+from agents.run import CurriculumConfig, RunConfig, RunLog, prepare_run_dir
 from agents.trainer import Trainer
+from curriculum.curricula import make_curriculum
+from curriculum.sampler import CurriculumSampler, FamilyPool
+from curriculum.taskset import held_out_sets
 from worlds.envs.batch_env import BatchEnv, EnvConfig
-from worlds.tasks.families import FamilySampler, check_family, family_players
+from worlds.tasks.families import FamilySampler, check_family, default_config, family_players
 from worlds.episodes.recording import save_episode
 
 
@@ -37,6 +46,9 @@ class LocalTrainConfig(RunConfig):
 
     name: str = "local"
     """Run name: everything goes to ``runs_dir/name``."""
+    max_steps: int = 0
+    """Episode length in agent decisions; 0: the family's default (worlds.tasks.families: broad 80, i.e. 8 s at
+    10 decisions per second; near 60)."""
     num_envs: int = 64
     """Worlds stepped together (each player slot is one PPO sequence)."""
     total_timesteps: int = 300_000
@@ -55,8 +67,14 @@ class LocalTrainConfig(RunConfig):
             self.ppo, num_envs=self.num_envs * players, total_timesteps=self.total_timesteps, seed=self.seed
         )
 
+    def episode_steps(self) -> int:
+        """``max_steps``, or the family's default episode length when it is 0."""
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps={self.max_steps!r} must be positive (or 0 for the family's default)")
+        return self.max_steps or default_config(self.family).episode_length
+
     def env_config(self) -> EnvConfig:
-        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.max_steps,
+        return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.episode_steps(),
                          physics=self.physics(), threads=self.env_threads)
 
     def run_dir(self) -> Path:
@@ -69,30 +87,71 @@ class LocalTrainConfig(RunConfig):
         return out
 
 
+def make_task_sampler(family: str, curriculum: str, config: CurriculumConfig, seed: int) -> CurriculumSampler:
+    """The training task sampler of a run: ``curriculum`` over seeds ``0..pool_size-1`` of ``family``'s
+    training split, its draws seeded by ``seed`` (the population gives each member its own)."""
+    check_family(family)
+    if curriculum not in ("uniform", "filter", "plr"):
+        raise ValueError(f"curriculum={curriculum!r} is not a known curriculum; known: ['uniform', 'filter', 'plr']")
+    return CurriculumSampler(FamilyPool(family, range(config.pool_size)),
+                             make_curriculum(curriculum, **config.settings(curriculum)), seed=seed,
+                             window=config.window)  # fmt: skip
+
+
 def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, RolloutRunner]:
-    """The trainer of ``cfg`` over a fresh ``BatchEnv`` of its family, and its rollout runner."""
-    check_family(cfg.family)
-    env = BatchEnv(cfg.env_config(), FamilySampler(cfg.family))
-    trainer = Trainer(cfg.ppo_config(), env, shaping=cfg.shaping, aux_targets=cfg.ppo.aux_coef > 0)
+    """The trainer of ``cfg`` over a fresh ``BatchEnv`` of its family whose tasks come from the run's
+    curriculum, and its rollout runner."""
+    sampler = make_task_sampler(cfg.family, cfg.curriculum, cfg.curriculum_config, cfg.seed)
+    env = BatchEnv(cfg.env_config(), sampler)
+    trainer = Trainer(cfg.ppo_config(), env, shaping=cfg.shaping, aux_targets=cfg.ppo.aux_coef > 0,
+                      curriculum=sampler, plr_scores=cfg.curriculum == "plr")  # fmt: skip
     return trainer, trainer.runner
 
 
 def held_out_tasks(family: str, count: int, seed: int = 12345) -> list:
+    """The family's held-out-world tasks of ``count`` seeds from ``seed`` (what ``eval_success`` is over)."""
     sampler = FamilySampler(family, held_out=True)
     return [sampler(seed + i) for i in range(count)]
 
 
-def evaluate_trainer(trainer: Trainer, cfg: LocalTrainConfig, record: int = 0) -> tuple[EvalResult, list]:
-    """Goal success of the current policy on the family's held-out tasks (same batch shape as training, so the
-    jitted act is reused)."""
+def evaluate_held_out(policy: Policy, family: str, count: int, env_config: EnvConfig, seed: int = 0,
+                      record: int = 0) -> tuple[dict[str, dict[str, float]], list]:
+    """``policy`` on each of the family's held-out splits (``held_out_world``, and ``held_out_game`` where the
+    family has held-out game structures), ``count`` task seeds each. Returns per split ``success``,
+    ``held_fraction``, ``unsafe_per_episode``, ``participation`` (share of player-episodes with any goal
+    reward) and ``episodes``, and the recordings (the first ``record`` tasks of the world split). The
+    population's summary calls this per member and with the random policy."""
+    results, recordings = {}, []
+    for split, tasks in held_out_sets(family, count).items():
+        rewarded: list[np.ndarray] = []
+        hook = lambda r: rewarded.append(r.returns[r.active] > 0)  # noqa: E731
+        result, episodes = evaluate_policy(policy, list(tasks), env_config, record=record if split == "held_out_world"
+                                           else 0, seed=seed, episode_hooks=[hook])  # fmt: skip
+        results[split] = {"success": result.success, "held_fraction": result.held_fraction,
+                          "unsafe_per_episode": result.unsafe_per_episode,
+                          "participation": float(np.concatenate(rewarded).mean()) if rewarded else 0.0,
+                          "episodes": float(result.episodes)}  # fmt: skip
+        recordings += episodes
+    return results, recordings
+
+
+def evaluate_trainer(trainer: Trainer, cfg: LocalTrainConfig, record: int = 0) -> tuple[dict[str, dict[str, float]], list]:
+    """Goal success of the current policy on both held-out splits of the family (same batch shape as training,
+    so the jitted act is reused)."""
     policy = PPOPolicy(trainer.ppo, trainer.state)
-    return evaluate_policy(policy, held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(), record=record,
-                           seed=cfg.seed + 1)  # fmt: skip
+    return evaluate_held_out(policy, cfg.family, cfg.eval_tasks, cfg.env_config(), seed=cfg.seed + 1, record=record)
+
+
+def random_references(cfg: LocalTrainConfig) -> dict[str, float]:
+    """Goal success of the uniform random policy on the same held-out tasks as ``evaluate_trainer``, per split:
+    the reference a trained agent's success is read against."""
+    space = BatchEnv(dataclasses.replace(cfg.env_config(), num_envs=1)).single_action_space
+    results, _ = evaluate_held_out(RandomPolicy(space), cfg.family, cfg.eval_tasks, cfg.env_config(), seed=cfg.seed)
+    return {split: r["success"] for split, r in results.items()}
 
 
 def random_reference(cfg: LocalTrainConfig) -> float:
-    """Goal success of the uniform random policy on the same held-out tasks as ``evaluate_trainer``: the
-    reference a trained agent's success is read against (in the summary, the benchmarks and the tests)."""
+    """The random policy's success on the held-out-world tasks (``random_references`` has both splits)."""
     space = BatchEnv(dataclasses.replace(cfg.env_config(), num_envs=1)).single_action_space
     result, _ = evaluate_policy(RandomPolicy(space), held_out_tasks(cfg.family, cfg.eval_tasks), cfg.env_config(),
                                 seed=cfg.seed)  # fmt: skip
@@ -147,8 +206,10 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
         bar.close()
         log.close()
         ckpt.close()
-    summary = dict(last_eval, updates=float(trainer.state.updates), env_steps=float(trainer.state.env_steps),
-                   random_eval_success=random_reference(cfg))  # fmt: skip
+    summary = dict(last_eval, updates=float(trainer.state.updates), env_steps=float(trainer.state.env_steps))
+    for split, success in random_references(cfg).items():
+        summary[f"random_eval_success_{split}"] = success
+    summary["random_eval_success"] = summary["random_eval_success_held_out_world"]
     if recent:
         summary["train_success"] = float(np.mean(recent, axis=0)[1])
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -166,12 +227,14 @@ def _player_episodes(records: list[EpisodeRecord]) -> list[tuple[float, float, f
 
 def _evaluate_and_record(trainer: Trainer, cfg: LocalTrainConfig, run_dir: Path, update: int) -> dict[str, float]:
     t0 = time.perf_counter()
-    result, episodes = evaluate_trainer(trainer, cfg, record=cfg.record_episodes)
+    results, episodes = evaluate_trainer(trainer, cfg, record=cfg.record_episodes)
     for i, episode in enumerate(episodes):
         save_episode(episode, run_dir / "episodes" / f"eval_{update:06d}_{i}.npz")
-    return {
-        "eval_success": result.success,
-        "eval_held_fraction": result.held_fraction,
-        "eval_unsafe_per_episode": result.unsafe_per_episode,
-        "eval_seconds": time.perf_counter() - t0,  # lets wall-clock curves leave evaluation out of training time
-    }
+    world = results["held_out_world"]
+    out = {"eval_success": world["success"], "eval_held_fraction": world["held_fraction"],
+           "eval_unsafe_per_episode": world["unsafe_per_episode"]}  # fmt: skip
+    for split, r in results.items():
+        for key in ("success", "held_fraction", "participation"):
+            out[f"eval_{key}_{split}"] = r[key]
+    out["eval_seconds"] = time.perf_counter() - t0  # lets wall-clock curves leave evaluation out of training time
+    return out

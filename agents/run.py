@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from agents.ppo import PPOConfig
 from worlds.sim.template import PhysicsConfig
@@ -33,6 +33,50 @@ def default_ppo() -> PPOConfig:
 
 
 @dataclass(frozen=True)
+class CurriculumConfig:
+    """Knobs of ``--curriculum`` (curriculum.curricula / curriculum.sampler). The defaults are sized for runs of
+    a few hundred thousand agent-steps (a few thousand episodes): a pool the run revisits, the filter judging a
+    task after 3 episodes instead of XLand's 10, and a PLR buffer that fills within the first few hundred
+    episodes (jaxued's 4000 would never replay in such a run)."""
+
+    pool_size: int = 1000
+    """Training tasks the curriculum chooses among: seeds ``0..pool_size-1`` of the family's training split."""
+    window: int = 10
+    """Episodes a task's statistics average over (curriculum.stats.TaskStats)."""
+    filter_rollouts: int = 3
+    """filter: K, episodes of a task before it is judged."""
+    filter_max_success: float = 0.8
+    """filter: m_s, a task is too easy at or above this success estimate."""
+    filter_min_beats: float = 0.2
+    """filter: m_>, a task is meaningful above this P[return > control's] (control: a policy that scores 0)."""
+    plr_beta: float = 0.3
+    """plr: temperature of rank prioritisation."""
+    plr_rho: float = 0.3
+    """plr: weight of staleness in the replay distribution."""
+    plr_replay_prob: float = 0.5
+    """plr: probability of replaying a task from the buffer instead of playing a new one."""
+    plr_buffer_size: int = 256
+    """plr: most tasks in the replay buffer (replay starts when half full)."""
+
+    def __post_init__(self) -> None:
+        if self.pool_size < 1:
+            raise ValueError(f"CurriculumConfig.pool_size={self.pool_size!r} must be at least 1")
+
+    def settings(self, kind: str) -> dict[str, Any]:
+        """Keyword settings of ``curriculum.curricula.make_curriculum(kind, ...)``."""
+        if kind == "filter":
+            return {"rollouts": self.filter_rollouts, "max_success": self.filter_max_success,
+                    "min_beats": self.filter_min_beats}  # fmt: skip
+        if kind == "plr":
+            return {"beta": self.plr_beta, "rho": self.plr_rho, "replay_prob": self.plr_replay_prob,
+                    "buffer_size": self.plr_buffer_size}  # fmt: skip
+        return {}
+
+
+CurriculumKind = Literal["uniform", "filter", "plr"]
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Fields every training run has."""
 
@@ -41,7 +85,7 @@ class RunConfig:
     runs_dir: Path = Path("runs")
     """Parent directory of runs."""
     family: str = "near"
-    """Task family (worlds.tasks.families): near, hold, single, solo, duo."""
+    """Task family (worlds.tasks.families): near, hold, single, broad, solo, duo, duo-small, trio, quad."""
     max_steps: int = 60
     """Episode length in agent decisions (6 s of simulated time at the default 10 decisions per second)."""
     substeps: int = PhysicsConfig().substeps
@@ -62,6 +106,11 @@ class RunConfig:
     """Show a progress bar."""
     ppo: PPOConfig = field(default_factory=default_ppo)
     """PPO hyper-parameters and code-level switches (num_envs and seed are set by the run)."""
+    curriculum: CurriculumKind = "uniform"
+    """How training tasks are drawn from the family's pool: uniform, filter (XLand's dynamic task filter: tasks
+    neither too easy nor never rewarded) or plr (Robust Prioritised Level Replay on the positive value loss)."""
+    curriculum_config: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """Pool size and the knobs of the filter and PLR."""
 
     def physics(self) -> PhysicsConfig:
         """The physics of the run's worlds."""

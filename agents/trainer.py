@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from agents.curriculum_feed import CurriculumFeed, TaskCurriculum
 from agents.ppo import PPO, PPOConfig, Rollout
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.vecenv import VecEnv
@@ -18,17 +19,25 @@ from agents.vecenv import VecEnv
 class Trainer:
     """Rollout + update loop in which every player slot of every env learns (self-play with shared
     parameters; one slot per env for Gym envs). Holds the learner state and the runner, which together with
-    the env state are the whole training state (see :meth:`checkpoint_tree`)."""
+    the env state (and the curriculum's, when the env's tasks come from one) are the whole training state (see
+    :meth:`checkpoint_tree` and :meth:`curriculum_state`).
 
-    def __init__(self, cfg: PPOConfig, env: VecEnv, shaping: float = 0.0, aux_targets: bool = False) -> None:
+    ``curriculum``: the env's task sampler when it is a curriculum (``curriculum.sampler.CurriculumSampler``):
+    it is fed every finished episode after the rollout it ended in, with Robust PLR's score when
+    ``plr_scores`` (see :mod:`agents.curriculum_feed`)."""
+
+    def __init__(self, cfg: PPOConfig, env: VecEnv, shaping: float = 0.0, aux_targets: bool = False,
+                 curriculum: TaskCurriculum | None = None, plr_scores: bool = False) -> None:
         self.cfg = cfg
         self.ppo = PPO(cfg, env.single_observation_space, env.single_action_space)
         self.state = self.ppo.init(cfg.seed)
         #: Returns of the learner's player-episodes, in the order they finished.
         self.episode_returns: list[float] = []
         self._finished: list[EpisodeRecord] = []
+        self.feed = CurriculumFeed(curriculum, env.num_envs, range(env.num_players), plr_scores) if curriculum else None
+        hooks = [self._on_episode] + ([self.feed] if self.feed is not None else [])
         self.runner = RolloutRunner(env, self.ppo, learning=np.ones(env.num_players, bool), shaping=shaping,
-                                    gamma=cfg.gamma, aux_targets=aux_targets, episode_hooks=[self._on_episode])  # fmt: skip
+                                    gamma=cfg.gamma, aux_targets=aux_targets, episode_hooks=hooks)  # fmt: skip
         self.runner.reset(seed=cfg.seed)
 
     @property
@@ -50,7 +59,10 @@ class Trainer:
         """Run num_steps steps of all N sequences with one jitted act call per step."""
         key, rkey = jax.random.split(self.state.key)
         self.state = self.state.replace(key=key)
-        return self.runner.collect(self.state, rkey, self.cfg.num_steps)
+        rollout = self.runner.collect(self.state, rkey, self.cfg.num_steps)
+        if self.feed is not None:
+            feed_curriculum(self.feed, rollout, self.state, self.cfg)
+        return rollout
 
     def iteration(self) -> dict[str, float]:
         """One rollout and one update; returns metrics as floats (plus recent episode stats)."""
@@ -82,11 +94,30 @@ class Trainer:
         """The array part of the full training state: learner state + runner state."""
         return {"train_state": self.state, "runner": self.runner.checkpoint_tree()}
 
+    def curriculum_state(self) -> dict[str, Any] | None:
+        """The curriculum's state as JSON (None without a curriculum): checkpoints keep it beside the env's."""
+        return self.feed.state_dict() if self.feed is not None else None
+
+    def load_curriculum_state(self, state: dict[str, Any]) -> None:
+        if self.feed is None:
+            raise ValueError("load_curriculum_state: this trainer has no curriculum (the checkpoint has one)")
+        self.feed.load_state_dict(state)
+
     def load_checkpoint_tree(self, tree: dict[str, Any]) -> None:
         """Inverse of :meth:`checkpoint_tree`. Restored arrays come back *committed* to a device, which jit
         treats as a different input signature; re-creating them from host copies keeps the compiled code."""
         self.state = jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), tree["train_state"])
         self.runner.load_checkpoint_tree(tree["runner"])
+
+
+def feed_curriculum(feed: CurriculumFeed, rollout: Rollout, state: Any, cfg: PPOConfig) -> int:
+    """Feed ``feed``'s curriculum the episodes that ended in ``rollout``, scored with the reward scaling and
+    GAE settings of the learner ``state`` the rollout was collected with (before its update)."""
+    if not feed.plr_scores:
+        return feed.after_rollout()
+    scale = float(np.sqrt(np.asarray(state.ret_rms.var).reshape(-1)[0] + 1e-8)) if cfg.reward_scaling else 1.0
+    return feed.after_rollout(rollout, scale, cfg.reward_clip_value if cfg.reward_clip else None, cfg.gamma,
+                              float(np.asarray(state.hparams["gae_lambda"])))  # fmt: skip
 
 
 def make_train(cfg: PPOConfig, env: VecEnv, shaping: float = 0.0, aux_targets: bool = False) -> Trainer:

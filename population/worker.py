@@ -6,6 +6,13 @@ workers are shared. Parameters arrive as Ray object-store references, once per r
 slot 0 of every env is the learning member; the other slots (multi-player families) are played by the
 co-player the league chose. Results carry (member, iteration) so that a retried task is never counted twice by
 the driver.
+
+With ``curriculum`` set (uniform, filter, plr), each member's env draws its tasks from that member's own
+curriculum sampler (XLand: every agent has its own task distribution), fed the member's finished episodes
+after each rollout (PLR: with the positive-advantage score of the rollout's learner state). A member served
+by several workers has one sampler per worker, each over the member's episodes on that worker.
+:meth:`RolloutWorker.get_state` / :meth:`~RolloutWorker.set_state` carry every member's env, runner and
+curriculum state, so a resumed driver continues the same episodes and curricula.
 """
 
 from __future__ import annotations
@@ -18,9 +25,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from agents.curriculum_feed import CurriculumFeed
+from agents.local_train import make_task_sampler
 from agents.policies import PPOPolicy, random_key
 from agents.ppo import PPO, PPOConfig, TrainState
 from agents.rollout import EpisodeRecord, RolloutRunner
+from agents.run import CurriculumConfig
+from agents.trainer import feed_curriculum
+from agents.vecenv import state_from_json, state_to_json
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.tasks.families import FamilySampler
 
@@ -33,6 +45,7 @@ class _Member:
     runner: RolloutRunner
     key: np.ndarray
     episodes: list[dict[str, float]] = field(default_factory=list)
+    feed: CurriculumFeed | None = None
 
 
 def learner_ppo(ppo: PPOConfig, env_config: EnvConfig) -> PPOConfig:
@@ -44,8 +57,15 @@ class RolloutWorker:
     """Collects rollouts for any member (a Ray actor in ``openland train``; a plain object in tests)."""
 
     def __init__(
-        self, worker_id: int, env_config: EnvConfig, family: str, ppo: PPOConfig, seed: int, shaping: float = 0.0
+        self, worker_id: int, env_config: EnvConfig, family: str, ppo: PPOConfig, seed: int, shaping: float = 0.0,
+        curriculum: str | None = None, curriculum_config: CurriculumConfig | None = None,
     ):
+        """``curriculum``: None draws tasks from the family's whole training split (as before curricula);
+        uniform, filter or plr: from each member's own sampler over ``curriculum_config``'s pool."""
+        if curriculum is not None and curriculum not in ("uniform", "filter", "plr"):
+            raise ValueError(f"RolloutWorker: curriculum={curriculum!r} is not one of None, 'uniform', 'filter', 'plr'")
+        self.curriculum = curriculum
+        self.curriculum_config = curriculum_config or CurriculumConfig()
         self.worker_id = worker_id
         self.shaping = shaping  # potential-based shaping of the training reward (agents.shaping)
         self.env_config = env_config
@@ -61,13 +81,20 @@ class RolloutWorker:
     def _member(self, member: int) -> _Member:
         m = self.members.get(member)
         if m is None:
-            env = BatchEnv(self.env_config, FamilySampler(self.family))
             seed = self.seed + 31 * self.worker_id + member
             m = _Member(runner=None, key=np.asarray(jax.random.fold_in(random_key(seed), 1)))  # type: ignore[arg-type]
+            hooks = [lambda record, m=m: m.episodes.append(_league_row(record))]
+            if self.curriculum is None:
+                env = BatchEnv(self.env_config, FamilySampler(self.family))
+            else:
+                sampler = make_task_sampler(self.family, self.curriculum, self.curriculum_config, seed)
+                env = BatchEnv(self.env_config, sampler)
+                m.feed = CurriculumFeed(sampler, self.env_config.num_envs, LEARNING_SLOTS, self.curriculum == "plr")
+                hooks.append(m.feed)
             m.runner = RolloutRunner(
                 env, self.ppo, learning=LEARNING_SLOTS, coplayer=PPOPolicy(self.ppo, None, name="self"),
                 shaping=self.shaping, gamma=self.ppo.cfg.gamma, aux_targets=self.ppo.cfg.aux_coef > 0, seed=seed,
-                episode_hooks=[lambda record, m=m: m.episodes.append(_league_row(record))],
+                episode_hooks=hooks,
             )  # fmt: skip
             m.runner.reset(seed=self.seed + 7919 * self.worker_id + 104729 * member)
             self.members[member] = m
@@ -84,6 +111,8 @@ class RolloutWorker:
         m.key, key = np.asarray(jax.random.split(m.key))
         T = self.ppo.cfg.num_steps
         rollout = m.runner.collect(state, key, T)
+        if m.feed is not None:
+            feed_curriculum(m.feed, rollout, state, self.ppo.cfg)
         episodes, m.episodes = m.episodes, []
         return {
             "member": member,
@@ -95,6 +124,55 @@ class RolloutWorker:
             "episodes": episodes,
             "steps": T * self.env_config.num_envs,
         }
+
+
+    # -- state for the driver's checkpoints -----------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """JSON-able state of every member served so far: its env (exact), its runner's arrays (last
+        observation, episode-start flags, carries, shaping potential, keys) and its curriculum (statistics,
+        buffer, draw clock, running PLR score sums). Call between rollouts."""
+        out = {}
+        for member, m in self.members.items():
+            leaves = jax.tree_util.tree_leaves(m.runner.checkpoint_tree())
+            out[str(member)] = {
+                "env": m.runner.get_state(), "runner": state_to_json([np.asarray(x) for x in leaves]),
+                "key": state_to_json(np.asarray(m.key)),
+                "curriculum": m.feed.state_dict() if m.feed is not None else None,
+            }  # fmt: skip
+        return {"worker": self.worker_id, "curriculum": self.curriculum, "members": out}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`get_state` of a worker with the same id, config and curriculum (a restarted actor
+        or a resumed driver): members are rebuilt and their env, runner and curriculum state restored."""
+        if state.get("worker") != self.worker_id or state.get("curriculum") != self.curriculum:
+            raise ValueError(f"RolloutWorker.set_state: state of worker {state.get('worker')!r} with curriculum "
+                             f"{state.get('curriculum')!r}; this is worker {self.worker_id} with {self.curriculum!r}")
+        for key, saved in state["members"].items():
+            m = self._member(int(key))
+            treedef = jax.tree_util.tree_structure(m.runner.checkpoint_tree())
+            leaves = state_from_json(saved["runner"])
+            if len(leaves) != treedef.num_leaves:
+                raise ValueError(f"RolloutWorker.set_state: member {key} runner state has {len(leaves)} arrays, this "
+                                 f"worker's runner {treedef.num_leaves} (another env or network config)")
+            m.runner.load_checkpoint_tree(jax.tree_util.tree_unflatten(treedef, leaves))
+            m.runner.set_state(saved["env"])
+            m.key = state_from_json(saved["key"])
+            if (saved["curriculum"] is None) != (m.feed is None):
+                raise ValueError(f"RolloutWorker.set_state: member {key} curriculum state "
+                                 f"{'absent' if saved['curriculum'] is None else 'present'} but curriculum={self.curriculum!r}")
+            if m.feed is not None:
+                m.feed.load_state_dict(saved["curriculum"])
+
+    def curriculum_summary(self) -> dict[int, dict[str, float]]:
+        """Per member: distinct tasks played and the mean success estimate over them (for the driver's logs)."""
+        out = {}
+        for member, m in self.members.items():
+            if m.feed is not None:
+                stats = m.feed.curriculum.stats
+                seen = stats.count > 0
+                out[member] = {"tasks_played": float(seen.sum()),
+                               "task_success": float(stats.success[seen].mean()) if seen.any() else 0.0}  # fmt: skip
+        return out
 
 
 def _league_row(record: EpisodeRecord) -> dict[str, float]:
