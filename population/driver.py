@@ -53,7 +53,8 @@ from population.learner import Learner
 from population.pbt import PBTState, pbt_round
 from population.ray_runtime import RayStart, start_ray, stop_ray
 from population.snapshots import SnapshotStore
-from population.worker_state import CheckpointedWorker, load_worker_states, save_worker_states
+from population.worker import RolloutWorker
+from population.worker_state import load_worker_states, save_worker_states
 from worlds.tasks.families import family_players
 
 OnIteration = Callable[[int, dict[str, Any], dict[str, list]], None]
@@ -92,10 +93,10 @@ class Driver:
                    else DriverState(0, initial_hparams(cfg), League(K), PBTState([0] * K), [[] for _ in range(K)]))  # fmt: skip
         self.rng = new_generator(cfg.seed, self.ds.rng_state)
         LearnerActor = ray.remote(num_cpus=LEARNER_CPUS)(Learner)
-        WorkerActor = ray.remote(num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=-1)(CheckpointedWorker)
+        WorkerActor = ray.remote(num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=-1)(RolloutWorker)
         self.learners = [LearnerActor.remote(m, self.ppo_cfg, self.env_config, cfg.family, str(run_dir), self.ds.hparams[m])
                          for m in range(K)]  # fmt: skip
-        self.workers = [WorkerActor.remote(w, self.env_config, cfg.family, cfg.ppo, cfg.seed, cfg.shaping)
+        self.workers = [WorkerActor.remote(w, self.env_config, cfg.family, cfg.ppo, cfg.seed, cfg.shaping, cfg.curriculum, cfg.curriculum_config)
                         for w in range(cfg.workers)]  # fmt: skip
         self.worker_pids = ray.get([w.pid.remote() for w in self.workers])
         self.snapshots = SnapshotStore(run_dir)
@@ -116,7 +117,7 @@ class Driver:
             self.say(f"note: no worker states saved for iteration {self.ds.iteration}: workers rebuild their envs from "
                      "seeds, so from here this run no longer reproduces an uninterrupted one exactly")  # fmt: skip
         else:
-            ray.get([w.set_runner_states.remote(s) for w, s in zip(self.workers, worker_states)])
+            ray.get([w.set_state.remote(s) for w, s in zip(self.workers, worker_states)])
         if self.ds.inexact_since is not None:
             self.say(f"note: a worker restart at iteration {self.ds.inexact_since} means this run no longer "
                      "reproduces an uninterrupted one exactly")  # fmt: skip
@@ -227,7 +228,7 @@ class Driver:
         """Members' checkpoints first, then ``state.json`` (which says they are complete), then drop snapshot
         copies that state no longer names."""
         ray.get([lr.save.remote(it) for lr in self.learners])
-        save_worker_states(self.run_dir, it, ray.get([w.runner_states.remote() for w in self.workers]))
+        save_worker_states(self.run_dir, it, ray.get([w.get_state.remote() for w in self.workers]))
         self.ds.rng_state = self.rng.bit_generator.state
         self.ds.save(self.state_path)
         self.snapshots.prune(self.ds.league)

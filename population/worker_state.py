@@ -1,8 +1,8 @@
-"""Rollout workers whose runner state is checkpointed, so that a resumed population continues exactly.
+"""Rollout workers' states on disk, so that a resumed population continues exactly.
 
-A worker keeps, per member it has served, a runner: the envs (``BatchEnv.get_state``: tasks, MuJoCo state,
-counters, the env's RNG), the last observation, episode-start flags, the member's and the co-players' core
-carries, the acting key and the shaping potential. The driver collects these at every checkpoint
+A worker keeps, per member it has served, a runner (envs via ``BatchEnv.get_state``, last observation,
+episode-start flags, carries, keys, shaping potential) and that member's curriculum
+(``population.worker.RolloutWorker.get_state``). The driver writes these at every checkpoint
 (:func:`save_worker_states`) and hands them back to fresh workers on ``--resume``; without them a resumed worker
 would rebuild its envs from their seeds and the run would no longer reproduce an uninterrupted one.
 """
@@ -13,35 +13,9 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import jax
-import numpy as np
-
-from population.worker import RolloutWorker
 
 #: Checkpoints of worker states kept on disk (as the members keep two).
 KEEP = 2
-
-
-class CheckpointedWorker(RolloutWorker):
-    """A :class:`RolloutWorker` that can hand out and take back its runners' state."""
-
-    def runner_states(self) -> dict[int, dict[str, Any]]:
-        """Every member runner's state as host data (between rollouts: no episode is half-reported)."""
-        host = lambda tree: jax.tree_util.tree_map(np.asarray, tree)  # noqa: E731
-        return {
-            member: {"env": m.runner.get_state(), "runner": host(m.runner.checkpoint_tree()), "key": np.asarray(m.key),
-                     "episodes": list(m.episodes)}  # fmt: skip
-            for member, m in self.members.items()
-        }
-
-    def set_runner_states(self, states: dict[int, dict[str, Any]]) -> None:
-        """Continue the runners saved by :meth:`runner_states` (in a worker of the same config)."""
-        for member, s in states.items():
-            m = self._member(member)
-            m.runner.set_state(s["env"])
-            m.runner.load_checkpoint_tree(s["runner"])
-            m.key = np.asarray(s["key"])
-            m.episodes = list(s["episodes"])
 
 
 def worker_states_path(run_dir: Path, iteration: int) -> Path:

@@ -19,6 +19,9 @@ ALLOWED: dict[str, set[str]] = {
     "worlds.experts": {"worlds.tasks", "worlds.sim", "worlds.envs", "worlds.experts"},
     "worlds": {"worlds"},
     "agents": {"worlds", "agents"},
+    # the single-process trainer's entry point composes the agent with its task distribution (curriculum imports
+    # only worlds), so `openland train --local --curriculum plr` needs no Ray and no population
+    "agents.local_train": {"worlds", "agents", "curriculum"},
     "curriculum": {"worlds", "curriculum"},
     "viewer": {"worlds", "viewer"},
     "safety": {"worlds", "agents", "safety"},

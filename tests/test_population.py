@@ -60,11 +60,11 @@ def test_bad_configuration_fails_before_any_work(tmp_path):
 
 
 def rollout_workers(root: psutil.Process) -> set[int]:
-    """Pids of the rollout worker actor processes under the driver (Ray names them ``ray::CheckpointedWorker...``)."""
+    """Pids of the rollout worker actor processes under the driver (Ray names them ``ray::RolloutWorker...``)."""
     out = set()
     for proc in root.children(recursive=True):
         try:
-            if any(part.startswith("ray::CheckpointedWorker") for part in proc.cmdline()):
+            if any(part.startswith("ray::RolloutWorker") for part in proc.cmdline()):
                 out.add(proc.pid)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
