@@ -41,7 +41,7 @@ def test_resume_is_bit_identical(tmp_path):
     first = trainer()
     first.train(2)
     with Checkpointer(tmp_path / "ck") as ck:
-        path = save_trainer(ck, first, extra={"curriculum": {"scores": [0.5, 0.1]}})
+        path = save_trainer(ck, first, extra={"league": {"win_rate": [0.5, 0.1]}})
         assert path.is_dir() and path.name == "2"
     del first
 
@@ -49,7 +49,7 @@ def test_resume_is_bit_identical(tmp_path):
     resumed = trainer()  # fresh state, fresh envs
     with Checkpointer(tmp_path / "ck", create=False) as ck:
         r = restore_trainer(ck, resumed)
-    assert r.step == 2 and r.skipped == [] and r.extra == {"curriculum": {"scores": [0.5, 0.1]}}
+    assert r.step == 2 and r.skipped == [] and r.extra == {"league": {"win_rate": [0.5, 0.1]}}
     resumed.train(2)
     assert PPO.compile_cache_sizes() == sizes  # restored arrays do not trigger a recompile
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from viewer.server import start_server
 from worlds.episodes.recording import load_episode, save_episode
-from worlds.sim.template import PLAYER_RGBA
+from worlds.sim.layout import PLAYER_RGBA
 from worlds.tasks.game import task_from_json, task_id
 
 #: one xdist worker for the viewer and report tests, so they share one tiny run (tiny_run is per process)
