@@ -158,6 +158,10 @@ class Driver:
         summary.update(iterations=self.ds.iteration, worker_restarts=self.ds.worker_restarts,
                        pbt_events=len(self.ds.pbt.history), exact=self.ds.inexact_since is None)  # fmt: skip
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        curricula = {f"worker{w}/member{m}": figures for w, per in enumerate(ray.get([w.curriculum_summary.remote()
+                     for w in self.workers])) for m, figures in per.items()}  # fmt: skip
+        if curricula:  # what each member's curriculum saw (the report plots it)
+            (self.run_dir / "curriculum.json").write_text(json.dumps({"curriculum": self.cfg.curriculum, **curricula}, indent=2))
         return summary
 
     def _coplayer_ref(self, name: str, states: list[Any]) -> Any:

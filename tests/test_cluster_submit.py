@@ -105,7 +105,7 @@ def test_submit_script_runs_a_population_job_that_writes_its_run(ray_head, tmp_p
     write_report(run)
     driver = chrome()
     try:
-        check_report_page(driver, run, present=("returns", "success", "pbt", "league"))
+        check_report_page(driver, run, present=("returns", "success", "pbt", "league", "curriculum"))
     finally:
         driver.quit()
 
