@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from agents.checkpoint import Checkpointer, restore_trainer
-from agents.local_train import LocalTrainConfig, build_trainer, train_local
+from agents.local_train import LocalTrainConfig, build_trainer
 from agents.ppo import PPOConfig
 from agents.run import CurriculumConfig
+from test_local_train import straight_and_resumed
 from worlds.envs.batch_env import EnvConfig
 
 TINY_PPO = PPOConfig(num_steps=16, num_minibatches=2, update_epochs=2, core="lstm", core_size=32, hidden_sizes=(32,),
@@ -52,28 +53,11 @@ def test_sampler_is_fed_the_runners_episodes(tmp_path):
     assert sampler.state.in_buffer.sum() == min(4, (counts > 0).sum())
 
 
-class Crash(Exception):
-    """Raised from the update callback to stop a run the way a crash would, after its checkpoints."""
-
-
 def test_plr_run_resumes_exactly_with_its_curriculum(tmp_path):
-    straight = train_local(tiny(tmp_path, "straight"))
-
-    def crash_after_two(update, row):
-        if update == 2:
-            raise Crash
-
-    with pytest.raises(Crash):
-        train_local(tiny(tmp_path, "crashed"), on_update=crash_after_two)
-    resumed = train_local(tiny(tmp_path, "crashed", resume=tmp_path / "crashed"))
-    assert resumed["updates"] == straight["updates"] == 4
+    (straight, resumed), runs = straight_and_resumed(lambda name, **kw: tiny(tmp_path, name, **kw))
 
     def final(name: str):
-        cfg = tiny(tmp_path, name)
-        trainer, _ = build_trainer(cfg)
-        with Checkpointer(cfg.run_dir() / "checkpoints", create=False) as ckpt:
-            restored = ckpt.restore(trainer.checkpoint_tree(), trainer.cfg.to_json())
-        assert restored.step == 4
+        restored = runs[0] if name == "straight" else runs[1]
         return restored.tree["train_state"].params, restored.extra["curriculum"]
 
     (params_a, cur_a), (params_b, cur_b) = final("straight"), final("crashed")

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -32,25 +33,37 @@ class Crash(Exception):
     """Raised from the update callback to stop a run the way a crash would, after its checkpoints."""
 
 
-def test_crash_and_resume_continue_exactly(tmp_path):
-    straight = train_local(tiny(tmp_path, "straight"))
+def straight_and_resumed(make_cfg: Callable[..., LocalTrainConfig]) -> tuple[tuple[dict, dict], tuple[Any, Any]]:
+    """Train ``make_cfg("straight")`` through; train ``make_cfg("crashed")``, crash it after update 2, resume it;
+    return both runs' summaries and final checkpoints (``Restored``, at update 4)."""
+    straight = train_local(make_cfg("straight"))
 
     def crash_after_two(update, row):
         if update == 2:
             raise Crash
 
     with pytest.raises(Crash):
-        train_local(tiny(tmp_path, "crashed"), on_update=crash_after_two)
-    resumed = train_local(tiny(tmp_path, "crashed", resume=tmp_path / "crashed"))
+        train_local(make_cfg("crashed"), on_update=crash_after_two)
+    crashed_dir = make_cfg("crashed").run_dir()
+    resumed = train_local(make_cfg("crashed", resume=crashed_dir))
     assert resumed["updates"] == straight["updates"] == 4
 
-    def final_params(name: str):
-        cfg = tiny(tmp_path, name)
+    def final(name: str):
+        cfg = make_cfg(name)
         trainer, _ = build_trainer(cfg)
         with Checkpointer(cfg.run_dir() / "checkpoints", create=False) as ckpt:
             restored = ckpt.restore(trainer.checkpoint_tree(), trainer.cfg.to_json())
         assert restored.step == 4
-        return restored.tree["train_state"].params
+        return restored
+
+    return (straight, resumed), (final("straight"), final("crashed"))
+
+
+def test_crash_and_resume_continue_exactly(tmp_path):
+    _, (a, b) = straight_and_resumed(lambda name, **kw: tiny(tmp_path, name, **kw))
+
+    def final_params(name: str):
+        return (a if name == "straight" else b).tree["train_state"].params
 
     for a, b in zip(jax.tree_util.tree_leaves(final_params("straight")), jax.tree_util.tree_leaves(final_params("crashed"))):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
