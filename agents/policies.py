@@ -46,7 +46,7 @@ class PPOPolicy:
         self.ppo, self.state, self.name, self.greedy = ppo, state, name, greedy
 
     def bind(self, env: Any, slots: np.ndarray) -> None:
-        pass
+        """Nothing to bind: it acts from the observations the runner hands it."""
 
     def initial_carry(self, num_envs: int, num_slots: int) -> Carry:
         return self.ppo.initial_carry(num_envs * num_slots)
@@ -75,7 +75,7 @@ class RandomPolicy:
         self.space, self.name = action_space, name
 
     def bind(self, env: Any, slots: np.ndarray) -> None:
-        pass
+        """Nothing to bind: its draws depend only on the key and the action space."""
 
     def initial_carry(self, num_envs: int, num_slots: int) -> None:
         return None

@@ -95,7 +95,7 @@ class Uniform:
         return Choice(slot, "uniform")
 
     def after_update(self, slots: np.ndarray, stats: TaskStats, state: CurriculumState) -> None:
-        pass
+        """Nothing to update: this curriculum keeps no state beyond the task statistics."""
 
 
 # ------------------------------------------------------------------------------------------------- filter
@@ -178,7 +178,7 @@ class DynamicFilter:
         )
 
     def after_update(self, slots: np.ndarray, stats: TaskStats, state: CurriculumState) -> None:
-        pass
+        """Nothing to update: this curriculum keeps no state beyond the task statistics."""
 
 
 # ---------------------------------------------------------------------------------------------------- PLR
