@@ -73,9 +73,8 @@ def run_view(cfg: View) -> None:
 
         webbrowser.open(server.url)
     try:
-        threading.Event().wait()  # the server runs in its own thread until Ctrl-C
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a user stops the viewer
+            threading.Event().wait()  # the server runs in its own thread until then
     finally:
         server.shutdown()
 

@@ -4,6 +4,8 @@ whose report then shows the population's plots (PBT, league) in headless Chromiu
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import signal
@@ -63,10 +65,8 @@ def ray_head(tmp_path):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):  # the head's group may already be gone
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         log.close()
         subprocess.run(["rm", "-rf", temp_dir], check=False)
 
