@@ -14,7 +14,7 @@ envs in one jitted call), and returns the first action of each plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,15 @@ from safety.demonstrations import Demonstrations, flatten_observation
 from safety.labelers import OracleLabeler
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
 from safety.simulator import SimState, decode_quantities, encode, latent_step, pose_of
+from worlds.tasks.game import TaskSpec
+
+
+class Labeler(Protocol):
+    """What labels a query's transitions (``labelers.OracleLabeler``, ``human_labeler.HumanLabeler``)."""
+
+    def label(self, trajectory: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(classes int64 [..., T], rule flags bool [..., T, R]) of world quantities [..., T + 1, 6]."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -78,11 +87,13 @@ def run_rounds(
     data: Demonstrations,
     config: RequestConfig = RequestConfig(),
     progress: Callable[[dict[str, Any]], None] | None = None,
+    labeler: Callable[[TaskSpec], Labeler] = OracleLabeler,
 ) -> tuple[RewardModel, LabelSet, list[dict[str, Any]]]:
-    """Run ``config.rounds`` rounds of ReQueST (module docstring). Returns the last reward model, every label and
-    per-round figures (labels per class, per acquisition function)."""
+    """Run ``config.rounds`` rounds of ReQueST (module docstring). ``labeler`` makes the labeler of a start's task
+    (the oracle, or ``human_labeler.HumanLabelSession`` for a person in a browser). Returns the last reward model,
+    every label and per-round figures (labels per class, per acquisition function)."""
     starts = demonstration_latents(sim, data)
-    labelers: dict[int, OracleLabeler] = {}
+    labelers: dict[int, Labeler] = {}
     labels = LabelSet()
     model = init_reward_model(int(starts.shape[1]), config.reward)
     key = jax.random.PRNGKey(config.seed)
@@ -96,8 +107,9 @@ def run_rounds(
             i = int(jax.random.randint(k_s, (), 0, starts.shape[0]))
             query = acq.synthesise(latent_step, sim, model, name, starts[i], reference, config.query, k_q)  # type: ignore[arg-type]
             episode = int(data.episode[i])
-            labeler = labelers.setdefault(episode, OracleLabeler(data.task(episode)))
-            classes, rules = labeler.label(np.asarray(decode_quantities(sim, query.latents)))
+            if episode not in labelers:
+                labelers[episode] = labeler(data.task(episode))
+            classes, rules = labelers[episode].label(np.asarray(decode_quantities(sim, query.latents)))
             labels.latents.append(np.asarray(query.latents[1:]))
             labels.classes.append(classes)
             labels.rules.append(rules)
