@@ -170,7 +170,11 @@ class LabelServer(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._batch: _Batch | None = None
         self._next_id = 1
-        super().__init__((HOST, port), _Handler)
+        try:
+            super().__init__((HOST, port), _Handler)
+        except OSError as err:
+            raise OSError(f"LabelServer: cannot listen on {HOST}:{port} ({err.strerror or err}); give another port, "
+                          f"or 0 for a free one") from err  # fmt: skip
         self._thread = threading.Thread(target=self.serve_forever, name="label-server", daemon=True)
         self._thread.start()
 

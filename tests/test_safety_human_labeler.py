@@ -51,7 +51,8 @@ def browser():
 def open_batch(driver, url: str, batch: int) -> dict:
     if driver.current_url != url:
         driver.get(url)
-    wait_for(driver, f"window.labeler && window.labeler.ready && window.labeler.batch === {batch}")
+    # generous: on a cold JAX compilation cache the rounds compile query synthesis before the first batch
+    wait_for(driver, f"window.labeler && window.labeler.ready && window.labeler.batch === {batch}", timeout=240)
     return driver.execute_script("return window.labeler.payload")
 
 
@@ -144,7 +145,8 @@ def test_rounds_receive_the_labels_clicked_in_the_browser(browser):
             assert browser.execute_script("return window.labeler.submitted"), browser.execute_script(
                 "return window.labeler.lastError")
             out.setdefault("payloads", []).append(payload)
-        thread.join(timeout=60)
+        thread.join(timeout=240)
+        assert not thread.is_alive(), "run_rounds did not return after the last batch was labelled"
         assert severe_logs(browser) == []  # read while the server still answers the page's polls
     assert "error" not in out, out.get("error")
     _, labels, history = out["result"]
@@ -232,6 +234,9 @@ def test_bad_labels_get_a_400_shown_on_the_page_and_a_timeout_is_an_error(browse
         with pytest.raises(TimeoutError, match=r"no valid labels for batch 2 .* at http://127\.0\.0\.1:\d+/ within timeout=0\.3 s"):
             labeler.label(trajectory[None])
         assert _post(url, {"batch": 2, "labels": ["good"] * 3, "rules": [[0, 0]] * 3})[0] == 409
+        taken = labeler.server.server_address[1]
+        with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{taken}"):
+            HumanLabeler(data.task(1), port=taken)
     finally:
         labeler.close()
     with pytest.raises(ValueError, match="port=70000"):

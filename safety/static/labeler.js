@@ -111,7 +111,7 @@ function drawMap() {
     const lv = w.levels[r][c], x = c * s, y = -(r + 1) * s;
     el("rect", { x, y, width: s, height: s, fill: w.floor[r][c], stroke: "#6b7280", "stroke-width": 0.03, class: "tile",
                  "data-row": r, "data-col": c, "data-level": lv }, tiles);
-    el("rect", { x, y, width: s, height: s, fill: "#000", opacity: 0.18 * (2 - lv), "pointer-events": "none" }, tiles);
+    el("rect", { x, y, width: s, height: s, fill: "#000", opacity: 0.1 * (2 - lv), "pointer-events": "none" }, tiles);
     const t = el("text", { x: x + 0.08, y: y + 0.42, "font-size": 0.36, fill: "#111" }, tiles);
     t.textContent = String(lv);
   }
