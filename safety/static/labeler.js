@@ -251,6 +251,7 @@ async function submit() {
     show(k);
     return;
   }
+  L.lastStatus = null;  // what the server answers this submission
   const body = { batch: L.batch, labels: L.labels, rules: L.rules.map((r) => r.map((v) => (v ? 1 : 0))) };
   message("submitting…", "");
   try {
