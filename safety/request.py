@@ -23,9 +23,10 @@ import numpy as np
 from safety import acquisition as acq
 from safety import mpc
 from safety.demonstrations import Demonstrations, flatten_observation
-from safety.labelers import OracleLabeler
+from safety.labelers import OracleLabeler, check_labels, check_rules
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
 from safety.simulator import SimState, decode_quantities, encode, latent_step, pose_of
+from worlds.tasks.game import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,14 @@ def run_rounds(
     data: Demonstrations,
     config: RequestConfig = RequestConfig(),
     progress: Callable[[dict[str, Any]], None] | None = None,
+    make_labeler: Callable[[TaskSpec], Any] = OracleLabeler,
 ) -> tuple[RewardModel, LabelSet, list[dict[str, Any]]]:
     """Run ``config.rounds`` rounds of ReQueST (module docstring). Returns the last reward model, every label and
-    per-round figures (labels per class, per acquisition function)."""
+    per-round figures (labels per class, per acquisition function). ``make_labeler(task)``: the labeler of the
+    queries started from that task's demonstrations, anything with ``OracleLabeler``'s ``label(trajectory) ->
+    (classes, rules)`` (a person through a page, for instance); its labels are checked as any labels are."""
     starts = demonstration_latents(sim, data)
-    labelers: dict[int, OracleLabeler] = {}
+    labelers: dict[int, Any] = {}
     labels = LabelSet()
     model = init_reward_model(int(starts.shape[1]), config.reward)
     key = jax.random.PRNGKey(config.seed)
@@ -96,8 +100,12 @@ def run_rounds(
             i = int(jax.random.randint(k_s, (), 0, starts.shape[0]))
             query = acq.synthesise(latent_step, sim, model, name, starts[i], reference, config.query, k_q)  # type: ignore[arg-type]
             episode = int(data.episode[i])
-            labeler = labelers.setdefault(episode, OracleLabeler(data.task(episode)))
+            if episode not in labelers:
+                labelers[episode] = make_labeler(data.task(episode))
+            labeler = labelers[episode]
             classes, rules = labeler.label(np.asarray(decode_quantities(sim, query.latents)))
+            classes = check_labels(classes, f"labels of query {name}@{r}")
+            rules = check_rules(rules, classes, f"rules of query {name}@{r}")
             labels.latents.append(np.asarray(query.latents[1:]))
             labels.classes.append(classes)
             labels.rules.append(rules)
