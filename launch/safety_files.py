@@ -235,4 +235,8 @@ def read_labels_file(path: Path, expected: int) -> tuple[np.ndarray, np.ndarray 
     classes = check_labels(labels, f"labels file {path}: labels")
     if rules is None:
         return classes, None
-    return classes, check_rules(np.asarray(rules), classes, f"labels file {path}: rules")
+    try:
+        flags = np.asarray(rules, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise StageError(f"labels file {path}: 'rules' must be a [{expected}, 2] list of 0/1 flags ({err})") from err
+    return classes, check_rules(flags, classes, f"labels file {path}: rules")

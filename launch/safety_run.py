@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -322,7 +323,7 @@ def run_request(cfg: RequestStage) -> dict[str, Any]:
     z, classes, rules = labels.arrays()
     summary = _write_reward_model(run, sim, model, cfg.reward, z, classes, rules, np.array(labels.source), history,
                                   {"labeler": cfg.labeler, "rounds": cfg.rounds})  # fmt: skip
-    print(f"request: {cfg.rounds} rounds, {summary['labels']} labels ({_counts(summary)}) by the {cfg.labeler} "
+    print(f"request: {cfg.rounds} round{'s' * (cfg.rounds != 1)}, {summary['labels']} labels ({_counts(summary)}) by the {cfg.labeler} "
           f"-> {run.reward_model}")  # fmt: skip
     return summary
 
@@ -371,10 +372,12 @@ def run_relabel(cfg: RelabelStage) -> dict[str, Any]:
     classes, rules = read_labels_file(cfg.labels, int(saved["classes"].shape[0]))
     before = saved["classes"]
     model, losses = train_reward_model(saved["latents"], classes, rules, config)
-    history = [{"relabelled_from": str(cfg.labels), "changed": int((before != classes).sum()), **losses}]
+    previous = json.loads((run.reward_model / "history.json").read_text()).get("history", []) \
+        if (run.reward_model / "history.json").is_file() else []  # fmt: skip
+    history = [*previous, {"relabelled_from": str(cfg.labels), "changed": int((before != classes).sum()), **losses}]
     about = {"labeler": f"file {cfg.labels}", "rounds": extra.get("rounds")}
     summary = _write_reward_model(run, sim, model, config, saved["latents"], classes, rules, saved["source"], history, about)
-    print(f"relabel: {summary['labels']} labels ({_counts(summary)}), {history[0]['changed']} changed from the "
+    print(f"relabel: {summary['labels']} labels ({_counts(summary)}), {history[-1]['changed']} changed from the "
           f"previous ones -> {run.reward_model}")  # fmt: skip
     return summary
 
@@ -452,8 +455,6 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
 
 
 def _read_summary(path: Path) -> dict[str, Any]:
-    import json
-
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
