@@ -66,6 +66,7 @@ def write_report(run: SafetyRun) -> Path:
                 ax.bar([r["round"] for r in rounds], counts, bottom=bottom, label=name)
                 bottom = [b + n for b, n in zip(bottom, counts)]
             ax.set(xlabel="query round", ylabel="labels", title="labels per class")
+            ax.set_xticks([r["round"] for r in rounds])
             ax.legend(fontsize=7)
             parts.append(f"<h2>Queries</h2><img alt='labels per round' src='data:image/png;base64,{_png(fig)}'>")
             plt.close(fig)
