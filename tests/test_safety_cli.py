@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,7 +55,7 @@ def _refused(argv: list[str], run: Path, match: str) -> str:
         main(argv)
     message = str(exc.value.code)
     assert message.startswith("openland safety"), message
-    assert __import__("re").search(match, message), message
+    assert re.search(match, message), message
     assert _tree_digest(run.parent) == before, "a failing command changed the run directory"
     return message
 
@@ -169,3 +171,17 @@ def test_bad_input_is_refused_and_leaves_the_run_unchanged(run_dir: Path, tmp_pa
     _refused(["safety", "request", "--name", "copy", "--runs-dir", runs], run, r"demos.npz \(\d+ bytes\) is corrupted or truncated")
     demos.write_bytes(data)
     assert np.load(demos)["obs"].shape[0] == 80
+
+
+def test_the_console_command_lists_the_stages_and_names_an_unknown_one() -> None:
+    root = Path(__file__).resolve().parents[1]
+    help_ = subprocess.run([sys.executable, "-m", "launch.cli", "safety", "--help"], cwd=root, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert help_.returncode == 0, help_.stderr
+    for stage in ("demos", "simulator", "request", "relabel", "evaluate", "all"):
+        assert stage in help_.stdout
+    bad = subprocess.run([sys.executable, "-m", "launch.cli", "safety", "simulate", "--name", "x"], cwd=root,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 1 and "openland safety simulate: unknown stage 'simulate'" in bad.stderr, bad.stderr
+    top = subprocess.run([sys.executable, "-m", "launch.cli", "--help"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert "openland safety --help" in top.stdout
