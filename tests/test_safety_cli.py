@@ -162,9 +162,16 @@ def test_bad_input_is_refused_and_leaves_the_run_unchanged(run_dir: Path, tmp_pa
     ck.save_reward_model(run / "reward_model" / "checkpoints", init_reward_model(7, config), 7, config, step=99)
     _refused(["safety", "evaluate", "--name", "copy", "--runs-dir", runs, "--tasks", "1"], run, r"latent_dim: checkpoint 7, current 21")
 
-    # an empty, then a truncated dataset
+    # an empty, then a truncated dataset, then other (valid) demonstrations than the simulator was trained on
     demos = run / "demos" / "demos.npz"
     data = demos.read_bytes()
+    from safety import demonstrations
+
+    other = demonstrations.load(demos)
+    demonstrations.save(other.select(other.episode != 0), demos)
+    _refused(["safety", "request", "--name", "copy", "--runs-dir", runs], run,
+             r"simulator was trained on other demonstrations than .*demos.npz holds now; retrain it with "
+             r"`openland safety simulator --name copy")  # fmt: skip
     demos.write_bytes(b"")
     _refused(["safety", "simulator", "--name", "copy", "--runs-dir", runs], run, r"demos.npz is empty \(0 bytes\)")
     demos.write_bytes(data[: len(data) // 2])
