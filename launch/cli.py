@@ -199,11 +199,26 @@ def run_train(argv: list[str]) -> None:
     print(f"run directory: {cfg.run_dir()}")
 
 
+def run_safety(argv: list[str]) -> None:
+    """``openland safety STAGE FLAGS``: one ReQueST stage (``launch.safety_run``), its own subcommands, so the
+    safety module (JAX, the learned simulator) is imported only when asked for."""
+    from agents import enable_compilation_cache
+
+    enable_compilation_cache()
+    with _clear_errors("safety " + argv[0] if argv and not argv[0].startswith("-") else "safety"):
+        from launch.safety_run import main as safety_main
+
+        safety_main(argv)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script ``openland``."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["train"]:
         run_train(argv[1:])
+        return
+    if argv[:1] == ["safety"]:
+        run_safety(argv[1:])
         return
     commands = dict(COMMANDS)
     if argv[:1] and argv[0] in LAZY_COMMANDS or not argv or argv[0] in ("-h", "--help"):
@@ -211,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     configs = {name: cls for name, (cls, _) in commands.items()}
     cfg = tyro.extras.subcommand_cli_from_dict(configs, args=argv, prog="openland",
                                                description="openland: open-ended multi-agent RL in MuJoCo worlds. "
-                                                           "Also: `openland train [--local] --help`.")  # fmt: skip
+                                                           "Also: `openland train [--local] --help`, `openland safety --help` "
+                                                           "(ReQueST: demos, simulator, request, evaluate).")  # fmt: skip
     for cls, run in commands.values():
         if type(cfg) is cls:
             run(cfg)

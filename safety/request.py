@@ -23,7 +23,7 @@ import numpy as np
 from safety import acquisition as acq
 from safety import mpc
 from safety.demonstrations import Demonstrations, flatten_observation
-from safety.labelers import OracleLabeler
+from safety.labelers import OracleLabeler, check_labels, check_rules
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
 from safety.simulator import SimState, decode_quantities, encode, latent_step, pose_of
 from worlds.tasks.game import TaskSpec
@@ -90,8 +90,9 @@ def run_rounds(
     labeler: Callable[[TaskSpec], Labeler] = OracleLabeler,
 ) -> tuple[RewardModel, LabelSet, list[dict[str, Any]]]:
     """Run ``config.rounds`` rounds of ReQueST (module docstring). ``labeler`` makes the labeler of a start's task
-    (the oracle, or ``human_labeler.HumanLabelSession`` for a person in a browser). Returns the last reward model,
-    every label and per-round figures (labels per class, per acquisition function)."""
+    (the oracle, or ``human_labeler.HumanLabelSession`` for a person in a browser); its labels are checked as any
+    labels are. Returns the last reward model, every label and per-round figures (labels per class, per
+    acquisition function)."""
     starts = demonstration_latents(sim, data)
     labelers: dict[int, Labeler] = {}
     labels = LabelSet()
@@ -110,6 +111,8 @@ def run_rounds(
             if episode not in labelers:
                 labelers[episode] = labeler(data.task(episode))
             classes, rules = labelers[episode].label(np.asarray(decode_quantities(sim, query.latents)))
+            classes = check_labels(classes, f"labels of query {name}@{r}")
+            rules = check_rules(rules, classes, f"rules of query {name}@{r}")
             labels.latents.append(np.asarray(query.latents[1:]))
             labels.classes.append(classes)
             labels.rules.append(rules)
