@@ -127,6 +127,19 @@ class PPOLag(PPO):
         _, _, last = self.net.apply(cost.params, carry, last_n, last_done[None])
         return values, last[0], carry
 
+    def cost_advantages(self, state: TrainState, cost: CostCritic, ro: Rollout, last_obs: ObsTree
+                        ) -> tuple[jax.Array, jax.Array, jax.Array, Carry]:  # fmt: skip
+        """Cost GAE of a rollout with costs: (A_C [T, N], cost returns [T, N], cost values [T, N], the critic's
+        carry for the next rollout). The per-step cost is 1 when any rule is broken (the env's unsafe flag: a
+        step both on a hazard and falling costs 1, as the env counts it); γ and GAE λ are the reward's."""
+        if ro.costs is None:
+            raise ValueError("PPOLag: the rollout has no costs (make the RolloutRunner with cost_keys)")
+        unsafe = jnp.asarray(ro.costs, jnp.float32).max(-1)
+        ends = jnp.concatenate([ro.dones[1:], ro.last_done[None]], axis=0).astype(jnp.float32)
+        values, last_value, carry_end = self.cost_values(state, cost, ro.obs, ro.dones, last_obs, ro.last_done)
+        adv, returns = self._gae(unsafe, values, ends, last_value, state.hparams["gae_lambda"])
+        return adv, returns, values, carry_end
+
     def _cost_update(self, cost: CostCritic, obs_n: ObsTree, dones: jax.Array, returns: jax.Array,
                      key: jax.Array) -> tuple[Any, Any, jax.Array]:  # fmt: skip
         """update_epochs × num_minibatches Adam steps on ½ (V_C − R_C)², split as PPO splits (whole sequences for a
@@ -167,13 +180,9 @@ class PPOLag(PPO):
         """One PPO-Lag update from a rollout with costs (λ already updated for it; see :meth:`PPOLagTrainer.iteration`).
         Cost GAE from the critic's values at collection time; PPO's update on the penalised advantage; then the
         cost critic's regression on the cost returns."""
-        if ro.costs is None:
-            raise ValueError("PPOLag.lag_update: the rollout has no costs (make the RolloutRunner with cost_keys)")
+        cost_adv, cost_ret, values, carry_end = self.cost_advantages(state, lag.cost, ro, last_obs)
         costs = ro.costs.astype(jnp.float32)
-        unsafe = costs.max(-1)  # a step is unsafe when any rule is broken: the env's unsafe flag
-        ends = jnp.concatenate([ro.dones[1:], ro.last_done[None]], axis=0).astype(jnp.float32)
-        values, last_value, carry_end = self.cost_values(state, lag.cost, ro.obs, ro.dones, last_obs, ro.last_done)
-        cost_adv, cost_ret = self._gae(unsafe, values, ends, last_value, state.hparams["gae_lambda"])
+        unsafe = costs.max(-1)
         if self.constrained:
             ro = ro.replace(extras={"cost_advantages": cost_adv, "multiplier": lag.lagrange.multiplier})
         new_state, metrics = self._update(state, ro)
