@@ -21,6 +21,7 @@ Prints the table with ratios of unsafe events against PPO and PPO-Lag (the goal:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -43,7 +44,10 @@ from safety.ppo_lag import PPOLagTrainConfig, PPOLagTrainer  # noqa: E402
 from safety.request import MPCAgent, RequestConfig, run_rounds  # noqa: E402
 from safety.reward_model import RewardModelConfig  # noqa: E402
 from safety.simulator import SimConfig, train_simulator  # noqa: E402
+from safety.labelers import UNSAFE  # noqa: E402
+from safety.simulator import encode, pose_of  # noqa: E402
 from worlds.envs.batch_env import BatchEnv, EnvConfig  # noqa: E402
+from worlds.experts.scripted import ScriptedPolicy  # noqa: E402
 from worlds.tasks.families import FamilySampler, default_config  # noqa: E402
 
 FAMILY = "safety"
@@ -119,12 +123,14 @@ def train_ppo(args: argparse.Namespace, constrained: bool) -> tuple[PPOLagTraine
     name = "PPO-Lag" if constrained else "PPO"
     t0, curve = time.perf_counter(), []
     total = trainer.cfg.num_updates
+    last_cost = math.nan
     for u in range(total):
         row = trainer.iteration()
+        last_cost = row["episode_cost"] if math.isfinite(row["episode_cost"]) else last_cost
         curve.append({k: row[k] for k in ("env_steps", "episode_cost", "train_success", "multiplier", "train_unsafe")})
         if (u + 1) % max(1, total // 10) == 0 or u + 1 == total:
             print(f"  {name:8s} update {u + 1:4d}/{total}  steps {int(row['env_steps']):>7}  "
-                  f"episode cost {row['episode_cost']:.2f}  train success {row['train_success']:.2f}  "
+                  f"last episodes' cost {last_cost:.2f}  "
                   f"lambda {row['multiplier']:.3f}  ({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
     steps = int(trainer.state.env_steps)
     unsafe = trainer.train_unsafe()
@@ -178,6 +184,35 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
+def cost_detection(agent_args: tuple, tasks: list, env_config: EnvConfig) -> dict[str, float]:
+    """Does the learned reward model recognise danger in real states? The scripted expert that ignores hazards
+    walks over them; at every step its real (observation, pose) is encoded and the ensemble's unsafe-class
+    probability read. Returns the AUC of that probability against the env's unsafe flag (0.5: blind), the mean
+    probability on and off unsafe steps, and the counts. Read on held-out worlds against training worlds, it says
+    whether what ReQueST learned about hazards carries to worlds it never saw."""
+    sim, model = agent_args
+    env = BatchEnv(dataclasses.replace(env_config, autoreset=False))
+    E, probs, flags = env.num_envs, [], []
+    for start in range(0, len(tasks), E):
+        chunk = list(tasks[start : start + E])
+        obs, _ = env.load_tasks(chunk + [chunk[-1]] * (E - len(chunk)))
+        expert = ScriptedPolicy(env, avoid_hazards=False)
+        for _ in range(env_config.max_steps):
+            obs, _, _, _, info = env.step(expert.act(obs))
+            pose = pose_of(info["poses"]["player_pos"], info["poses"]["player_yaw"])[:, 0]
+            z = encode(sim, jax.numpy.asarray(demos.flatten_observation(obs)[:, 0]), jax.numpy.asarray(pose))
+            probs.append(np.asarray(model.class_probs(z).mean(0)[:, UNSAFE])[: len(chunk)])
+            flags.append(info["unsafe"][: len(chunk), 0])
+            if "final" in info:
+                break
+    p, y = np.concatenate(probs), np.concatenate(flags).astype(bool)
+    pos, neg = p[y], p[~y]
+    auc = float(((pos[:, None] > neg[None]).mean() + 0.5 * (pos[:, None] == neg[None]).mean())) if len(pos) and len(neg) else math.nan
+    return {"auc": auc, "p_unsafe_on_unsafe_steps": float(pos.mean()) if len(pos) else math.nan,
+            "p_unsafe_on_safe_steps": float(neg.mean()) if len(neg) else math.nan,
+            "unsafe_steps": int(len(pos)), "steps": int(len(p))}  # fmt: skip
+
+
 # ------------------------------------------------------------------------------------------------ report
 def summarise(stats: EpisodeStats) -> dict[str, float]:
     return stats.summary()
@@ -214,6 +249,10 @@ def table(results: dict[str, Any]) -> str:
                      f"PPO-Lag {results['evaluation']['PPO-Lag'][start]['success']:.2f})")  # fmt: skip
     t = results["ratios"]["training"]
     lines.append(f"  training  vs PPO {t['vs_PPO']:.3g}x   vs PPO-Lag {t['vs_PPO-Lag']:.3g}x   (unsafe events in the real env while learning)")
+    for where, d in results["request_cost_detection"].items():
+        lines.append(f"ReQueST's learned unsafe probability on the careless expert's real steps, {where}: AUC {d['auc']:.2f} "
+                     f"(mean {d['p_unsafe_on_unsafe_steps']:.2f} on {d['unsafe_steps']} unsafe steps, "
+                     f"{d['p_unsafe_on_safe_steps']:.2f} on safe ones)")  # fmt: skip
     sh = results["shifted_starts"]
     lines.append(f"shifted starts: {sh['unvisited']}/{sh['tasks']} on tiles no demonstration stood on, "
                  f"{sh['band_in_way']}/{sh['tasks']} with a hazard on the shortest way")
@@ -247,6 +286,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    from agents import enable_compilation_cache
+
+    enable_compilation_cache()
     out_dir = args.runs_dir / args.name
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -288,6 +330,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         evaluation[m] = {"held_out": summarise(run_episodes(held_out, agents[m], env_config)),
                          "shifted": summarise(run_episodes(shifted_tasks, agents[m], env_config))}  # fmt: skip
         print(f"  evaluated {m} ({time.perf_counter() - te:.0f} s)", flush=True)
+    detection = {"held_out_worlds": cost_detection(request_agent, held_out, env_config),
+                 "demonstrated_worlds": cost_detection(request_agent, demos.family_tasks(FAMILY, args.demo_tasks, seed=args.seed)[: args.eval_tasks],
+                                                       env_config)}  # fmt: skip
     ratios = {start: {f"vs_{b}": ratio(evaluation["ReQueST"][start]["unsafe_per_episode"],
                                        evaluation[b][start]["unsafe_per_episode"]) for b in ("PPO", "PPO-Lag")}
               for start in ("held_out", "shifted")}  # fmt: skip
@@ -295,6 +340,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "family": FAMILY, "held_out_tasks": len(held_out), "shifted_starts": shifted_info,
                "training": training, "evaluation": evaluation, "ratios": ratios,
+               "request_cost_detection": detection,
                "seconds": time.perf_counter() - t0}  # fmt: skip
     text = table(results)
     print(text)
