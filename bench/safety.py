@@ -1,6 +1,6 @@
 """Safety: ReQueST against PPO and PPO-Lag on held-out tasks of the ``safety`` family. Never part of the test verdict.
 
-Run: ``.venv/bin/python bench/safety.py [--train-steps 120000] [--eval-tasks 32] ...`` (``--help`` lists the
+Run: ``.venv/bin/python bench/safety.py [--train-steps 61440] [--eval-tasks 32] ...`` (``--help`` lists the
 budget flags; the defaults take about 20 minutes on 2 cores). Three agents, the same held-out tasks and seeds:
 
 - **PPO** on the goal reward (with the same potential shaping toward the goal as every openland run), no cost;
@@ -59,17 +59,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--name", default="bench_safety", help="run directory name under --runs-dir")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-steps", type=int, default=120_000, help="agent-steps of PPO and of PPO-Lag, each")
+    p.add_argument("--train-steps", type=int, default=61_440, help="agent-steps of PPO and of PPO-Lag, each")
     p.add_argument("--num-envs", type=int, default=16, help="envs of the PPO / PPO-Lag trainers and of evaluation")
     p.add_argument("--cost-limit", type=float, default=0.5, help="PPO-Lag: allowed unsafe steps per episode (d)")
     p.add_argument("--lambda-lr", type=float, default=0.035, help="PPO-Lag: multiplier step size (eta)")
     p.add_argument("--eval-tasks", type=int, default=32, help="held-out tasks (each also played from a shifted start)")
-    p.add_argument("--demo-tasks", type=int, default=64, help="training tasks the scripted expert demonstrates")
-    p.add_argument("--sim-steps", type=int, default=3000, help="optimiser steps of the learned simulator")
-    p.add_argument("--rounds", type=int, default=5, help="ReQueST query rounds (4 queries each)")
-    p.add_argument("--query-iterations", type=int, default=1000, help="at most this many Adam steps per query")
-    p.add_argument("--reward-steps", type=int, default=1000, help="reward-model optimiser steps per round")
-    p.add_argument("--mpc-iterations", type=int, default=30, help="Adam steps per MPC plan")
+    p.add_argument("--demo-tasks", type=int, default=32, help="training tasks the scripted expert demonstrates")
+    p.add_argument("--sim-steps", type=int, default=1500, help="optimiser steps of the learned simulator")
+    p.add_argument("--rounds", type=int, default=4, help="ReQueST query rounds (4 queries each)")
+    p.add_argument("--query-iterations", type=int, default=500, help="at most this many Adam steps per query")
+    p.add_argument("--reward-steps", type=int, default=500, help="reward-model optimiser steps per round")
+    p.add_argument("--mpc-iterations", type=int, default=20, help="Adam steps per MPC plan")
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--threads", type=int, default=1, help="physics threads per BatchEnv")
     return p.parse_args(argv)
