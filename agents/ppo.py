@@ -240,6 +240,13 @@ class Rollout(flax.struct.PyTreeNode):
     init_carry: Carry
     last_done: jax.Array
     last_value: jax.Array
+    costs: Any = None
+    """Per-step costs ``[T, N, R]`` of the learner's samples, one column per rule the runner was asked to record
+    (``RolloutRunner(cost_keys=...)``, e.g. the env's hazard and fall flags), or None. Plain PPO never reads them;
+    a constrained learner (``safety.ppo_lag``) does."""
+    extras: Any = None
+    """Whatever a PPO subclass's :meth:`PPO._policy_advantages` reads (PPO-Lag: the cost advantages and the
+    multiplier); None for plain PPO."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -472,6 +479,12 @@ class PPO:
         }
         return loss, aux
 
+    def _policy_advantages(self, advantages: jax.Array, ro: Rollout) -> jax.Array:
+        """The advantages the clipped surrogate uses, from the reward advantages ``[T, N]``: the hook a constrained
+        subclass overrides (PPO-Lag's (A_R − λ A_C) / (1 + λ)). Plain PPO uses them as they are; the value
+        function always learns the reward returns."""
+        return advantages
+
     @staticmethod
     def _float_leaves(ro: Rollout) -> list[jax.Array]:
         obs = [x for x in jax.tree_util.tree_leaves(ro.obs) if jnp.issubdtype(x.dtype, jnp.floating)]
@@ -493,7 +506,7 @@ class PPO:
             "actions": ro.actions,
             "logprobs": ro.logprobs,
             "values": ro.values,
-            "advantages": advantages,
+            "advantages": self._policy_advantages(advantages, ro),
             "returns": returns,
         }
         if cfg.core == "none":

@@ -111,6 +111,7 @@ class RolloutRunner:
         aux_targets: bool = False,
         seed: int = 0,
         episode_hooks: Iterable[EpisodeHook] = (),
+        cost_keys: Sequence[str] = (),
     ) -> None:
         E, P = env.num_envs, env.num_players
         self.env, self.ppo = env, ppo
@@ -133,6 +134,9 @@ class RolloutRunner:
         #: Training reward = goal reward + potential-based shaping; episode figures stay the goal reward's.
         self.shaping = PotentialShaping(env, shaping, gamma)
         self.episode_hooks: list[EpisodeHook] = list(episode_hooks)
+        #: Per-step ``info`` flags ([E, P] each) recorded as the rollout's ``costs`` [T, N, len(cost_keys)], for a
+        #: constrained learner (``("hazard", "fell")``: the unsafe flag per rule); () records none.
+        self.cost_keys = tuple(cost_keys)
         space = env.single_action_space
         self._act_shape = space.shape
         self._act_dtype = np.float32 if isinstance(space, gym.spaces.Box) else np.int64
@@ -182,13 +186,18 @@ class RolloutRunner:
         pick = (lambda v: v) if self._all_learn else (lambda v: v[:, self.learn_slots])
         return jax.tree_util.tree_map(lambda v: pick(v).reshape((E * L,) + v.shape[2:]), obs)
 
+    def learner_obs(self) -> Any:
+        """The learning slots' current observations, flat [E * L, ...]: what the next step acts on, and what a
+        learner bootstraps the rollout's last step from."""
+        return self._learner_view(self.obs)
+
     def _coplayer_view(self, obs: Any) -> Any:
         if isinstance(obs, dict):
             obs = {k: v for k, v in obs.items() if k != "aux_target"}
         return jax.tree_util.tree_map(lambda v: v[:, self.co_slots], obs)
 
     def step(self, state: TrainState | None, key: np.ndarray | None, co_key: np.ndarray) -> tuple[Any, ...]:
-        """One step of every env. Returns the learner's (obs, done, action, logprob, value, reward) for the
+        """One step of every env. Returns the learner's (obs, done, action, logprob, value, reward[, costs]) for the
         training batch (None when no slot learns) and the finished episodes' records."""
         env, E, P = self.env, self.env.num_envs, self.env.num_players
         L = len(self.learn_slots)
@@ -214,6 +223,14 @@ class RolloutRunner:
         if learner is not None:
             r = train_reward if self._all_learn else train_reward[:, self.learn_slots]
             learner = learner + (r.reshape(-1),)
+            if self.cost_keys:
+                missing = [k for k in self.cost_keys if k not in info]
+                if missing:
+                    raise ValueError(f"cost_keys={list(self.cost_keys)}: the env's info has no {missing} "
+                                     f"(it has {sorted(info)})")  # fmt: skip
+                c = np.stack([info[k] for k in self.cost_keys], axis=-1).astype(np.float32)  # [E, P, R]
+                c = c if self._all_learn else c[:, self.learn_slots]
+                learner = learner + (c.reshape(-1, len(self.cost_keys)),)
         return learner, records
 
     def _finish(self, info: dict[str, Any], actions: np.ndarray, reward: np.ndarray) -> list[EpisodeRecord]:
@@ -253,7 +270,7 @@ class RolloutRunner:
         for t in range(num_steps):
             learner, _ = self.step(state, keys[t], co_keys[t])
             buf.append(learner)
-        obs_b, done_b, act_b, logp_b, val_b, rew_b = zip(*buf)
+        obs_b, done_b, act_b, logp_b, val_b, rew_b = list(zip(*buf))[:6]
         last_done = self.done if len(self.learn_slots) == 1 else np.repeat(self.done, len(self.learn_slots))
         last_value = self.ppo.value(state, self._learner_view(self.obs), self.carry, last_done)
         return Rollout(
@@ -266,6 +283,7 @@ class RolloutRunner:
             init_carry=init_carry,
             last_done=last_done,
             last_value=last_value,
+            costs=np.stack([b[6] for b in buf]) if self.cost_keys else None,
         )
 
     def play_tasks(self, tasks: list, max_steps: int, record: int = 0) -> list[EpisodeRecord]:

@@ -50,3 +50,28 @@ def test_counts_are_the_envs_flags_and_tell_the_careless_expert_apart() -> None:
     assert careful.summary()["unsafe_per_episode"] == 0.0
     with pytest.raises(ValueError, match="autoreset must be False"):
         run_episodes(tasks, careless, EnvConfig(num_envs=2))
+
+
+def test_shifted_starts_avoid_demonstrated_tiles_and_keep_a_safe_way() -> None:
+    from safety.evaluation import goal_object_tile, shifted_start, visited_tiles
+    from worlds.tasks.families import tile_distances
+    from worlds.tasks.walkability import WalkGraph
+
+    tasks = demos.family_tasks("safety", 3, seed=4)
+    visited = visited_tiles(np.array([[0, 0], [1, 1], [2, 3], [-1, 5], [40, 2]]))  # off-grid tiles ignored
+    assert visited.sum() == 3 and visited[2, 3]
+    for i, task in enumerate(tasks):
+        moved = shifted_start(task, visited, seed=i)
+        assert moved is not None and moved == shifted_start(task, visited, seed=i)  # seeded
+        s0, s1 = task.world.spawns[0], moved.world.spawns[0]
+        assert (s0.row, s0.col) != (s1.row, s1.col) and not visited[s1.row, s1.col]
+        assert moved.world.objects == task.world.objects and moved.world.terrain == task.world.terrain
+        graph = WalkGraph(moved.world.terrain)
+        target = goal_object_tile(moved)
+        assert not graph.hazard[s1.row, s1.col] and abs(s1.row - target[0]) + abs(s1.col - target[1]) >= 3
+        assert tile_distances(graph, (s1.row, s1.col), graph.hazard)[target] >= 0  # a hazard-free way exists
+    every = np.ones((16, 16), bool)  # everything demonstrated: still a start, from the tiles that qualify
+    assert shifted_start(tasks[0], every, seed=0) is not None
+    stats = run_episodes([shifted_start(t, visited, seed=0) for t in tasks[:2]],
+                         lambda env: ScriptedPolicy(env, avoid_hazards=True).act, EnvConfig(num_envs=2, max_steps=5, autoreset=False))
+    assert len(stats.task_id) == 2  # the env loads the moved tasks
