@@ -113,7 +113,7 @@ class EvaluateStage:
     tasks: int = 16
     """Held-out tasks (worlds never demonstrated), one episode each per policy."""
     shifted_starts: bool = False
-    """Start each player elsewhere than the task's spawn (``safety.starts.shift_start``): the start states the
+    """Start each player elsewhere than the task's spawn (``safety.evaluation.shifted_start``): the start states the
     demonstrations and queries never covered."""
     policies: tuple[Policy, ...] = POLICIES
     """Policies to measure: `request` (the MPC agent), `expert` (scripted, avoids hazards), `careless` (scripted,

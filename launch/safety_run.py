@@ -222,14 +222,18 @@ def run_relabel(cfg: RelabelStage) -> dict[str, Any]:
     return summary
 
 
-def evaluation_tasks(family: str, n: int, seed: int, shifted: bool) -> list[Any]:
-    """``n`` held-out tasks of ``family`` (worlds never demonstrated), each moved to a shifted start if asked."""
-    from safety.starts import shift_start
+def evaluation_tasks(family: str, n: int, seed: int, visited: np.ndarray | None = None) -> list[Any]:
+    """``n`` held-out tasks of ``family`` (worlds never demonstrated). With ``visited`` (the tiles the
+    demonstrations stood on), each moves to a shifted start (``safety.evaluation.shifted_start``: a tile no
+    demonstration stood on, a hazard-free way to the goal kept); a task where no tile qualifies keeps its spawn."""
+    from safety.evaluation import shifted_start
     from worlds.tasks.families import sample_family_task
 
     seeds = np.random.SeedSequence([seed, 101]).generate_state(n, dtype=np.uint32)
     tasks = [sample_family_task(family, int(s), held_out=True) for s in seeds]
-    return [shift_start(t, int(s)) for t, s in zip(tasks, seeds)] if shifted else tasks
+    if visited is None:
+        return tasks
+    return [shifted_start(t, visited, int(s)) or t for t, s in zip(tasks, seeds)]
 
 
 def make_policy(name: str, sim: Any, model: Any, mpc: MPCConfig, seed: int) -> Callable[[Any], Callable]:
@@ -254,7 +258,7 @@ _EPISODE_FIGURES = ("hazard", "fall", "length", "success", "goal_return")
 
 def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     from launch.safety_report import write_report
-    from safety.evaluation import EpisodeStats, run_episodes
+    from safety.evaluation import EpisodeStats, run_episodes, visited_tiles
     from worlds.envs.batch_env import EnvConfig
 
     run = SafetyRun.of(cfg.runs_dir, cfg.name)
@@ -268,7 +272,7 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     demo_summary = _read_summary(run.root / "demos" / "summary.json")
     family = demo_summary.get("family", "safety")
     max_steps = cfg.max_steps or int(demo_summary.get("max_steps", 100))
-    tasks = evaluation_tasks(family, cfg.tasks, cfg.seed, cfg.shifted_starts)
+    tasks = evaluation_tasks(family, cfg.tasks, cfg.seed, visited_tiles(data.tile) if cfg.shifted_starts else None)
     env_config = EnvConfig(num_envs=min(cfg.num_envs, len(tasks)), max_steps=max_steps, autoreset=False)
     chunks = [tasks[i : i + env_config.num_envs] for i in range(0, len(tasks), env_config.num_envs)]
     results: dict[str, Any] = {}

@@ -75,3 +75,19 @@ def test_shifted_starts_avoid_demonstrated_tiles_and_keep_a_safe_way() -> None:
     stats = run_episodes([shifted_start(t, visited, seed=0) for t in tasks[:2]],
                          lambda env: ScriptedPolicy(env, avoid_hazards=True).act, EnvConfig(num_envs=2, max_steps=5, autoreset=False))
     assert len(stats.task_id) == 2  # the env loads the moved tasks
+
+
+def test_the_env_starts_the_player_on_the_shifted_tile() -> None:
+    from safety.evaluation import shifted_start
+    from worlds.envs.batch_env import BatchEnv
+    from worlds.tasks.families import sample_family_task
+
+    task = sample_family_task("safety", 3, held_out=True)
+    shifted = shifted_start(task, None, 3)
+    assert shifted is not None and shifted.world.spawns[0] != task.world.spawns[0]
+    env = BatchEnv(EnvConfig(num_envs=1, max_steps=5, autoreset=False))
+    env.load_tasks([shifted])
+    pos = env.poses()["player_pos"][0, 0]
+    tile = env.config.physics.tile_size
+    spawn = shifted.world.spawns[0]
+    assert (int(np.floor(pos[1] / tile)), int(np.floor(pos[0] / tile))) == (spawn.row, spawn.col)
