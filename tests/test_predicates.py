@@ -154,16 +154,19 @@ def test_goal_potential_is_minus_the_distance_left_to_close():
     task = _dnf_task(Goal(((near_cube,), (near_sphere, Predicate("hold", P0, SPHERE)))), Goal(((near_cube.negate(),),)))
     phi = goal_potential(compile_goal_tables([task]), s, near_distance=2.0, reach=1.2)
     assert phi.shape == (1, MAX_PLAYERS) and phi.dtype == np.float32
-    # each unmet literal: -(1 + what is left). Options: -(1 + (5 - 2)) = -4 and -(1 + (3 - 2)) - (1 + (3 - 1.2)) = -4.8
-    assert phi[0, 0] == pytest.approx(-4.0) and phi[0, 1] == 0.0 and phi[0, 2:].tolist() == [0.0, 0.0]
+    # unit 0: the distances left. Options: -(5 - 2) = -3 and -(3 - 2) - (3 - 1.2) = -2.8: the best option counts
+    assert phi[0, 0] == pytest.approx(-2.8) and phi[0, 1] == 0.0 and phi[0, 2:].tolist() == [0.0, 0.0]
+    # unit 1: each unmet literal costs 1 more. Options: -(1 + 3) = -4 and -(1 + 1) - (1 + 1.8) = -4.8
+    phi = goal_potential(compile_goal_tables([task]), s, near_distance=2.0, reach=1.2, unit=1.0)
+    assert phi[0, 0] == pytest.approx(-4.0) and phi[0, 1] == 0.0
     s.pos[0, R_CUBE] = s.pos[0, R_P0] + [1.5, 0.0, 0.0]  # near: the goal holds, nothing left
-    assert goal_potential(compile_goal_tables([task]), s, near_distance=2.0)[0, 0] == 0.0
+    assert goal_potential(compile_goal_tables([task]), s, near_distance=2.0, unit=1.0)[0, 0] == 0.0
 
 
-def potential_of(pred: Predicate, s: EntityState, floors: FloorMap | None = None) -> float:
+def potential_of(pred: Predicate, s: EntityState, floors: FloorMap | None = None, unit: float = 1.0) -> float:
     """Player 0's potential for the one-literal goal ``pred`` (near 2 m, reach 1.2 m, see range 4.5 m)."""
     tables = compile_goal_tables([single(pred)])
-    return float(goal_potential(tables, s, near_distance=2.0, floors=floors, reach=1.2, see_range=4.5)[0, 0])
+    return float(goal_potential(tables, s, near_distance=2.0, floors=floors, reach=1.2, see_range=4.5, unit=unit)[0, 0])
 
 
 def flat_state() -> EntityState:
@@ -205,6 +208,7 @@ def test_goal_potential_of_objects_to_bring_together_and_to_stack():
     s.pos[0, R_SPHERE] = [5.0, 0.0, 0.0]
     # near(pyramid, sphere): the pyramid is 3 m too far; the player must fetch it (3 m away: 1.8 beyond reach)
     assert potential_of(Predicate("near", PYRAMID, SPHERE), s) == pytest.approx(-(1.0 + 3.0 + 1.0 + 1.8))
+    assert potential_of(Predicate("near", PYRAMID, SPHERE), s, unit=0.0) == pytest.approx(-(3.0 + 1.8))
     s.held[0, 0] = 2
     assert potential_of(Predicate("near", PYRAMID, SPHERE), s) == pytest.approx(-(1.0 + 3.0))
     s.held[0, 0] = -1
@@ -244,17 +248,19 @@ def test_goal_potential_of_negations():
     s.pos[0, R_P0] = [0.0, 0.0, 0.0]
     s.pos[0, R_CUBE] = [0.5, 0.0, 0.0]
     assert potential_of(Predicate("near", P0, CUBE).negate(), s) == pytest.approx(-(1.0 + 1.5))  # 1.5 m to open
+    assert potential_of(Predicate("near", P0, CUBE).negate(), s, unit=0.0) == pytest.approx(-1.5)
     s.pos[0, R_CUBE] = [3.0, 0.0, 0.0]
     assert potential_of(Predicate("near", P0, CUBE).negate(), s) == 0.0
     s.held[0, 0], s.seen[0, 0, R_CUBE] = 0, True
     s.grounded[0, R_P0], s.floor_colour[0, R_P0] = True, RED
     for pred in (Predicate("hold", P0, CUBE), Predicate("see", P0, CUBE), Predicate("on", P0, floor_ref("red"))):
         assert potential_of(pred.negate(), s) == -1.0  # violated: the unit only
+        assert potential_of(pred.negate(), s, unit=0.0) == 0.0
         assert potential_of(pred, s) == 0.0
 
 
 def test_goal_potential_is_zero_exactly_where_the_goal_holds():
-    """Every unmet literal costs at least 1, so phi = 0 iff some option holds, and phi <= -1 otherwise."""
+    """At unit 1 every unmet literal costs at least 1, so phi = 0 iff some option holds, and phi <= -1 otherwise."""
     rng = np.random.default_rng(5)
     tasks = [TaskSpec(w, generate_game(rng, w)) for w in (random_world(rng, 2) for _ in range(30))]
     s = EntityState.empty(len(tasks))
@@ -268,7 +274,7 @@ def test_goal_potential_is_zero_exactly_where_the_goal_holds():
     tables = compile_goal_tables(tasks)
     reward = goal_reward(tables, predicate_truth(tables, s, 2.0))
     colour = rng.integers(0, len(COLOURS), size=(len(tasks), 10, 10))
-    phi = goal_potential(tables, s, 2.0, FloorMap(colour, np.full((len(tasks), 2), 10), 1.0))
+    phi = goal_potential(tables, s, 2.0, FloorMap(colour, np.full((len(tasks), 2), 10), 1.0), unit=1.0)
     real = tables.player_valid
     assert 0 < reward[real].mean() < 1
     assert np.all((phi[real] == 0) == (reward[real] == 1)) and np.all(phi[real & (reward == 0)] <= -1.0)

@@ -77,6 +77,9 @@ class EnvConfig:
     """'discrete': MultiDiscrete([3, 3, 3, 2, 2]); 'continuous': Box(-1, 1, (5,))."""
     near_distance: float = 2.0
     """Distance in metres under which ``near(a, b)`` holds (one tile)."""
+    shaping_unit: float = 0.0
+    """What the shaping potential (``info["potential"]``, ``worlds.sim.predicates.goal_potential``'s ``unit``)
+    credits for each literal of the goal made true, beside the distances still to close. 0: distances only."""
     camera: RayCameraConfig = RayCameraConfig()
     """The egocentric ray camera."""
     physics: PhysicsConfig = PhysicsConfig()
@@ -388,7 +391,7 @@ class BatchEnv:
             self._tile_top, self._tile_colour, self._grid, self._see_mask, self._geom_entity, ws.MAX_PLAYERS,
             ph.avatar_half_height, ph.tile_size, ph.object_half_size, _SUPPORT_SLACK,
             g.relation, g.negated, g.a_index, g.b_index, g.b_floor, g.valid, g.option_valid, g.player_valid,
-            np.float32(near * near), float(near), float(ph.grab_reach), SEE_RANGE,
+            np.float32(near * near), float(near), float(ph.grab_reach), SEE_RANGE, float(self.config.shaping_unit),
             state.pos, state.floor_colour, state.grounded, state.held, state.seen, state.support, state.active,
             state.yaw,
         )  # fmt: skip

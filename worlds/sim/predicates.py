@@ -244,11 +244,11 @@ class FloorMap:
 
 def goal_potential(
     tables: GoalTables, state: EntityState, near_distance: float = DEFAULT_NEAR_DISTANCE, floors: FloorMap | None = None,
-    reach: float = DEFAULT_REACH, see_range: float = SEE_RANGE,
+    reach: float = DEFAULT_REACH, see_range: float = SEE_RANGE, unit: float = 0.0,
 ) -> np.ndarray:  # fmt: skip
     """float32 [E, P]: a potential for reward shaping (Ng, Harada & Russell 1999), never part of the reward.
 
-    A literal that holds contributes 0; an unmet one contributes ``-(1 + progress)``, where ``progress`` (about
+    A literal that holds contributes 0; an unmet one contributes ``-(unit + progress)``, where ``progress`` (about
     metres) is what is left to do for it:
 
     - ``near(a, b)``: the distance beyond ``near_distance``; ``not near``: the distance still to open;
@@ -258,8 +258,13 @@ def goal_potential(
     - ``see(p, b)``: the angle between p's heading and ``b`` (in half turns, 0..1) plus the distance beyond
       ``see_range``;
     - ``near``/``on`` whose first argument is an object that the player must carry (the other argument is not
-      the player itself) and does not hold: plus 1 (the grab) plus the player's distance to it beyond ``reach``;
+      the player itself) and does not hold: plus ``unit`` (the grab) plus the player's distance to it beyond
+      ``reach``;
     - other negations (``not hold``, ``not on``, ``not see``): 0 (only the unit).
+
+    ``unit`` is what making one literal true (or one grab) is worth. At 0 (the default) the potential is the
+    distances alone, on ``near`` goals exactly the one PPO learned "near" with; at 1 it is 0 exactly when the goal
+    holds and at most -1 otherwise (one unit per unmet literal), so a conjunction credits each literal made true.
 
     An option's potential is the sum over its literals; a goal's is the best option's. So ``gamma * phi(s') -
     phi(s)`` rewards each literal made true and each step towards one, and, being a potential difference, changes
@@ -272,7 +277,7 @@ def goal_potential(
         tables.option_valid, tables.player_valid, truth, np.asarray(state.pos, dtype=np.float32),
         np.asarray(state.yaw, dtype=np.float32), np.asarray(state.held), np.asarray(floors.colour, dtype=np.int64),
         np.asarray(floors.grid, dtype=np.int64), float(floors.tile_size), float(near_distance), float(reach),
-        float(see_range), MAX_PLAYERS,
+        float(see_range), float(unit), MAX_PLAYERS,
     )  # fmt: skip
 
 

@@ -148,10 +148,10 @@ def goal_potential(
     relation: np.ndarray, negated: np.ndarray, a_index: np.ndarray, b_index: np.ndarray, b_floor: np.ndarray,
     valid: np.ndarray, option_valid: np.ndarray, player_valid: np.ndarray, truth: np.ndarray, pos: np.ndarray,
     yaw: np.ndarray, held: np.ndarray, tile_colour: np.ndarray, grid: np.ndarray, tile_size: float,
-    near_distance: float, reach: float, see_range: float, max_players: int,
+    near_distance: float, reach: float, see_range: float, unit: float, max_players: int,
 ) -> np.ndarray:  # fmt: skip
     """float32 [E, P]: the shaping potential of ``worlds.sim.predicates.goal_potential``: per option the sum over
-    its unmet literals of -(1 + the literal's progress still to make), the best option's sum per player (0
+    its unmet literals of -(unit + the literal's progress still to make), the best option's sum per player (0
     without a real option). A literal that holds contributes 0."""
     E, P, O, K = relation.shape
     out = np.zeros((E, P), dtype=np.float32)
@@ -177,7 +177,7 @@ def goal_potential(
                     if negated[e, p, o, k]:
                         if rel == 0:  # not near: the distance still to open
                             progress = max(near_distance - dist, 0.0)
-                    elif rel == 2:  # hold: walk within reach (the grab itself is the unit step)
+                    elif rel == 2:  # hold: walk within reach (the grab itself is the literal's unit)
                         progress = max(dist - reach, 0.0)
                     elif rel == 3:  # see: turn towards b, come within the camera's range of low objects
                         ya = np.float64(yaw[e, a])
@@ -197,8 +197,8 @@ def goal_potential(
                         if a >= max_players and (floor or b != p) and held[e, p] != a - max_players:
                             px, py, pz = np.float64(pos[e, p, 0]), np.float64(pos[e, p, 1]), np.float64(pos[e, p, 2])
                             fetch = math.sqrt((px - ax) ** 2 + (py - ay) ** 2 + (pz - az) ** 2)
-                            progress += 1.0 + max(fetch - reach, 0.0)
-                    total -= 1.0 + progress
+                            progress += unit + max(fetch - reach, 0.0)  # the grab is worth a unit too
+                    total -= unit + progress
                 best = max(best, total)
             if player_valid[e, p] and math.isfinite(best):
                 out[e, p] = best
@@ -276,7 +276,7 @@ def evaluate_goals(
     object_half_size: float, slack: float,
     relation: np.ndarray, negated: np.ndarray, a_index: np.ndarray, b_index: np.ndarray, b_floor: np.ndarray,
     valid: np.ndarray, option_valid: np.ndarray, player_valid: np.ndarray, near_squared: np.float32,
-    near_distance: float, reach: float, see_range: float,
+    near_distance: float, reach: float, see_range: float, unit: float,
     out_pos: np.ndarray, out_floor_colour: np.ndarray, out_grounded: np.ndarray, out_held: np.ndarray,
     out_seen: np.ndarray, out_support: np.ndarray, out_active: np.ndarray, out_yaw: np.ndarray,
 ):  # fmt: skip
@@ -291,5 +291,5 @@ def evaluate_goals(
     reward = goal_reward(truth, valid, option_valid, player_valid)
     potential = goal_potential(relation, negated, a_index, b_index, b_floor, valid, option_valid, player_valid, truth,
                                out_pos, out_yaw, out_held, tile_colour, grid, tile_size, near_distance, reach, see_range,
-                               max_players)  # fmt: skip
+                               unit, max_players)  # fmt: skip
     return truth, reward, potential
