@@ -2,10 +2,13 @@
 
 The goal reward (1 on each step the goal holds) says nothing until the goal first holds; on "go near the red
 cube" a random policy gets there in ~3% of episodes, so PPO would spend most of its budget on rollouts without
-signal. Shaping adds ``coef * (gamma * phi(s') - phi(s))`` with ``phi`` the goal's distance potential
-(``worlds.sim.predicates.goal_potential``: minus the distance still to close for each ``near``/``hold``
-predicate). A potential difference changes no optimal policy, so agents are trained with it and measured
-without it: episode returns, goal success and every evaluation read the unshaped goal reward.
+signal. Shaping adds ``coef * (gamma * phi(s') - phi(s))`` with ``phi`` the goal's potential
+(``worlds.sim.predicates.goal_potential``: for the best option, minus what is left of each unmet literal: the
+distance to close for ``near``/``hold``, the way to a tile of the asked colour or over the asked object for
+``on``, the turn and the way into camera range for ``see``, the fetch of an object that must be carried, the
+distance to open for ``not near``; plus ``EnvConfig.shaping_unit`` per unmet literal, 0 by default). A potential
+difference changes no optimal policy, so agents are trained with it and measured without it: episode returns,
+goal success and every evaluation read the unshaped goal reward.
 """
 
 from __future__ import annotations

@@ -383,6 +383,22 @@ def test_generation_respects_config():
         generate_task(-1)
 
 
+def test_ego_goals_are_about_the_players_themselves():
+    config = TaskGenConfig(min_players=2, max_players=2, max_options=2, max_predicates=2, negation_prob=0.3, ego=True)
+    relations = set()
+    for seed in range(40):
+        task = generate_task(seed, config)
+        assert not task_problems(task)
+        for goal in task.game.goals:
+            for pred in (p for o in goal.options for p in o):
+                relations.add(pred.relation)
+                assert pred.a.kind == "player", pred  # nothing to carry
+                assert pred.relation != "on" or pred.b.kind == "floor", pred  # nothing to climb
+    assert relations == {"near", "on", "hold", "see"}
+    plain = [generate_task(seed, dataclasses.replace(config, ego=False)) for seed in range(40)]
+    assert any(p.a.kind == "object" for t in plain for g in t.game.goals for o in g.options for p in o)
+
+
 # --------------------------------------------------------------------------------------------- held-out split
 
 

@@ -13,6 +13,7 @@ from worlds.sim.predicates import (
     TOKEN_HIGH,
     TOKEN_LEN,
     EntityState,
+    FloorMap,
     compile_goal_tables,
     entity_index,
     goal_potential,
@@ -149,22 +150,145 @@ def test_goal_potential_is_minus_the_distance_left_to_close():
     s.pos[0, R_CUBE] = s.pos[0, R_P0] + [5.0, 0.0, 0.0]
     s.pos[0, R_SPHERE] = s.pos[0, R_P0] + [0.0, 3.0, 0.0]
     near_cube, near_sphere = Predicate("near", P0, CUBE), Predicate("near", P0, SPHERE)
-    # p0: near cube or (near sphere and hold sphere); p1: not near cube (no distance to close)
+    # p0: near cube or (near sphere and hold sphere); p1: not near cube (true: nothing to do)
     task = _dnf_task(Goal(((near_cube,), (near_sphere, Predicate("hold", P0, SPHERE)))), Goal(((near_cube.negate(),),)))
-    phi = goal_potential(compile_goal_tables([task]), s, near_distance=2.0)
+    phi = goal_potential(compile_goal_tables([task]), s, near_distance=2.0, reach=1.2)
     assert phi.shape == (1, MAX_PLAYERS) and phi.dtype == np.float32
-    # options: -(5 - 2) = -3 and -(3 - 2) - (3 - 2) = -2: the best option counts
-    assert phi[0, 0] == pytest.approx(-2.0) and phi[0, 1] == 0.0 and phi[0, 2:].tolist() == [0.0, 0.0]
-    s.pos[0, R_CUBE] = s.pos[0, R_P0] + [1.5, 0.0, 0.0]  # near: nothing left to close
-    assert goal_potential(compile_goal_tables([task]), s, near_distance=2.0)[0, 0] == 0.0
+    # unit 0: the distances left. Options: -(5 - 2) = -3 and -(3 - 2) - (3 - 1.2) = -2.8: the best option counts
+    assert phi[0, 0] == pytest.approx(-2.8) and phi[0, 1] == 0.0 and phi[0, 2:].tolist() == [0.0, 0.0]
+    # unit 1: each unmet literal costs 1 more. Options: -(1 + 3) = -4 and -(1 + 1) - (1 + 1.8) = -4.8
+    phi = goal_potential(compile_goal_tables([task]), s, near_distance=2.0, reach=1.2, unit=1.0)
+    assert phi[0, 0] == pytest.approx(-4.0) and phi[0, 1] == 0.0
+    s.pos[0, R_CUBE] = s.pos[0, R_P0] + [1.5, 0.0, 0.0]  # near: the goal holds, nothing left
+    assert goal_potential(compile_goal_tables([task]), s, near_distance=2.0, unit=1.0)[0, 0] == 0.0
 
 
-def test_goal_target_is_the_other_argument_of_the_first_distance_predicate():
+def potential_of(pred: Predicate, s: EntityState, floors: FloorMap | None = None, unit: float = 1.0) -> float:
+    """Player 0's potential for the one-literal goal ``pred`` (near 2 m, reach 1.2 m, see range 4.5 m)."""
+    tables = compile_goal_tables([single(pred)])
+    return float(goal_potential(tables, s, near_distance=2.0, floors=floors, reach=1.2, see_range=4.5, unit=unit)[0, 0])
+
+
+def flat_state() -> EntityState:
+    """Everything on the ground plane (z = 0), far apart, the player facing +x, nothing held or seen."""
+    s = state_for(1)
+    s.pos[..., 2] = 0.0
+    return s
+
+
+def test_goal_potential_on_a_floor_colour_is_the_way_to_the_nearest_such_tile():
+    s = flat_state()
+    s.pos[0, R_P0] = [1.0, 1.0, 0.0]
+    colour = np.full((1, 4, 4), BLUE)
+    colour[0, 2, 3] = RED  # tile (row 2, col 3): x in [6, 8), y in [4, 6) at 2 m tiles
+    colour[0, 0, 3] = RED  # the nearer red tile: x in [6, 8), y in [0, 2), 5 m away
+    floors = FloorMap(colour, np.array([[4, 4]]), 2.0)
+    on_red = Predicate("on", P0, floor_ref("red"))
+    assert potential_of(on_red, s, floors) == pytest.approx(-(1.0 + 5.0))  # 5 m in x to (6, 1)
+    assert potential_of(on_red, s) == pytest.approx(-1.0)  # without a floor map: the unit only
+    colour[0, 0, 3] = BLUE
+    assert potential_of(on_red, s, floors) == pytest.approx(-(1.0 + np.hypot(5.0, 3.0)))  # to the corner (6, 4)
+    s.grounded[0, R_P0], s.floor_colour[0, R_P0] = True, RED  # on it: the literal holds
+    assert potential_of(on_red, s, floors) == 0.0
+    # an object to bring onto red: fetch it (1 for the grab + the walk beyond reach), then carry it
+    on_pyr = Predicate("on", PYRAMID, floor_ref("red"))
+    s.pos[0, R_PYRAMID] = [7.0, 5.0, 0.0]  # above the red tile, not grounded: not on it yet
+    walk = np.hypot(6.0, 4.0) - 1.2
+    assert potential_of(on_pyr, s, floors) == pytest.approx(-(1.0 + 0.0 + 1.0 + walk))
+    s.held[0, 0] = 2  # held: only the release is left
+    assert potential_of(on_pyr, s, floors) == pytest.approx(-1.0)
+    s.pos[0, R_PYRAMID] = [1.0, 2.0, 0.0]  # held, 5 m in x from the red tile
+    assert potential_of(on_pyr, s, floors) == pytest.approx(-(1.0 + np.hypot(5.0, 2.0)))
+
+
+def test_goal_potential_of_objects_to_bring_together_and_to_stack():
+    s = flat_state()
+    s.pos[0, R_P0] = [0.0, 3.0, 0.0]
+    s.pos[0, R_PYRAMID] = [0.0, 0.0, 0.0]
+    s.pos[0, R_SPHERE] = [5.0, 0.0, 0.0]
+    # near(pyramid, sphere): the pyramid is 3 m too far; the player must fetch it (3 m away: 1.8 beyond reach)
+    assert potential_of(Predicate("near", PYRAMID, SPHERE), s) == pytest.approx(-(1.0 + 3.0 + 1.0 + 1.8))
+    assert potential_of(Predicate("near", PYRAMID, SPHERE), s, unit=0.0) == pytest.approx(-(3.0 + 1.8))
+    s.held[0, 0] = 2
+    assert potential_of(Predicate("near", PYRAMID, SPHERE), s) == pytest.approx(-(1.0 + 3.0))
+    s.held[0, 0] = -1
+    # near(pyramid, me): the player closes it by walking, nothing to fetch
+    assert potential_of(Predicate("near", PYRAMID, P0), s) == pytest.approx(-(1.0 + 1.0))
+    # on(pyramid, white cube): over its footprint (horizontal distance), after fetching the pyramid
+    s.pos[0, R_WHITE] = [3.0, 4.0, 0.0]
+    assert potential_of(Predicate("on", PYRAMID, WHITE_CUBE), s) == pytest.approx(-(1.0 + 5.0 + 1.0 + 1.8))
+    s.pos[0, R_PYRAMID] = [3.0, 4.0, 1.0]  # above it but not resting on it
+    fetch = np.sqrt(3.0**2 + 1.0**2 + 1.0**2) - 1.2
+    assert potential_of(Predicate("on", PYRAMID, WHITE_CUBE), s) == pytest.approx(-(1.0 + 0.0 + 1.0 + fetch))
+    s.support[0, R_PYRAMID] = R_WHITE
+    assert potential_of(Predicate("on", PYRAMID, WHITE_CUBE), s) == 0.0
+    # climbing: on(me, white cube) is the horizontal way to it
+    assert potential_of(Predicate("on", P0, WHITE_CUBE), s) == pytest.approx(-(1.0 + np.hypot(3.0, 1.0)))
+
+
+def test_goal_potential_of_see_is_the_turn_towards_the_object_and_the_way_into_camera_range():
+    s = flat_state()
+    s.pos[0, R_P0] = [0.0, 0.0, 0.0]
+    s.pos[0, R_CUBE] = [0.0, 3.0, 0.0]  # to the left (+y), within range
+    see = Predicate("see", P0, CUBE)
+    assert potential_of(see, s) == pytest.approx(-(1.0 + 0.5))  # facing +x: a quarter turn (half of a half turn)
+    s.yaw[0, R_P0] = np.pi / 2
+    assert potential_of(see, s) == pytest.approx(-1.0)
+    s.yaw[0, R_P0] = -np.pi / 2  # facing away: a half turn
+    assert potential_of(see, s) == pytest.approx(-2.0)
+    s.yaw[0, R_P0] = np.pi / 2
+    s.pos[0, R_CUBE] = [0.0, 8.0, 0.0]  # ahead but 3.5 m beyond the camera's range of low objects
+    assert potential_of(see, s) == pytest.approx(-(1.0 + 3.5))
+    s.seen[0, 0, R_CUBE] = True
+    assert potential_of(see, s) == 0.0
+
+
+def test_goal_potential_of_negations():
+    s = flat_state()
+    s.pos[0, R_P0] = [0.0, 0.0, 0.0]
+    s.pos[0, R_CUBE] = [0.5, 0.0, 0.0]
+    assert potential_of(Predicate("near", P0, CUBE).negate(), s) == pytest.approx(-(1.0 + 1.5))  # 1.5 m to open
+    assert potential_of(Predicate("near", P0, CUBE).negate(), s, unit=0.0) == pytest.approx(-1.5)
+    s.pos[0, R_CUBE] = [3.0, 0.0, 0.0]
+    assert potential_of(Predicate("near", P0, CUBE).negate(), s) == 0.0
+    s.held[0, 0], s.seen[0, 0, R_CUBE] = 0, True
+    s.grounded[0, R_P0], s.floor_colour[0, R_P0] = True, RED
+    for pred in (Predicate("hold", P0, CUBE), Predicate("see", P0, CUBE), Predicate("on", P0, floor_ref("red"))):
+        assert potential_of(pred.negate(), s) == -1.0  # violated: the unit only
+        assert potential_of(pred.negate(), s, unit=0.0) == 0.0
+        assert potential_of(pred, s) == 0.0
+
+
+def test_goal_potential_is_zero_exactly_where_the_goal_holds():
+    """At unit 1 every unmet literal costs at least 1, so phi = 0 iff some option holds, and phi <= -1 otherwise."""
+    rng = np.random.default_rng(5)
+    tasks = [TaskSpec(w, generate_game(rng, w)) for w in (random_world(rng, 2) for _ in range(30))]
+    s = EntityState.empty(len(tasks))
+    s.active[:] = np.concatenate([compile_goal_tables([t]).entity_present for t in tasks])
+    s.pos[:] = rng.uniform(0, 8, size=s.pos.shape)
+    s.yaw[:] = rng.uniform(-np.pi, np.pi, size=s.yaw.shape)
+    s.seen[:] = rng.random(s.seen.shape) < 0.5
+    s.held[:] = np.where(rng.random(s.held.shape) < 0.3, rng.integers(0, 3, size=s.held.shape), -1)
+    s.grounded[:] = rng.random(s.grounded.shape) < 0.8
+    s.floor_colour[:] = rng.integers(0, len(COLOURS), size=s.floor_colour.shape)
+    tables = compile_goal_tables(tasks)
+    reward = goal_reward(tables, predicate_truth(tables, s, 2.0))
+    colour = rng.integers(0, len(COLOURS), size=(len(tasks), 10, 10))
+    phi = goal_potential(tables, s, 2.0, FloorMap(colour, np.full((len(tasks), 2), 10), 1.0), unit=1.0)
+    real = tables.player_valid
+    assert 0 < reward[real].mean() < 1
+    assert np.all((phi[real] == 0) == (reward[real] == 1)) and np.all(phi[real & (reward == 0)] <= -1.0)
+
+
+def test_goal_target_is_the_other_argument_of_the_first_distance_predicate_else_of_see_or_on():
     near_cube, hold_sphere = Predicate("near", P0, CUBE), Predicate("hold", P1, SPHERE)
     cases = [
         (Goal(((near_cube,),)), Goal(((Predicate("near", CUBE, P1),),)), [R_CUBE, R_CUBE]),
         (Goal(((Predicate("see", P0, P1), near_cube),)), Goal(((hold_sphere,),)), [R_CUBE, R_SPHERE]),
         (Goal(((near_cube.negate(),),)), Goal(((Predicate("on", P1, floor_ref("red")),),)), [-1, -1]),
+        # without a near/hold: the first see or on(x, object)
+        (Goal(((Predicate("on", P0, floor_ref("red")),), (Predicate("see", P0, SPHERE),))),
+         Goal(((Predicate("see", P1, P0).negate(), Predicate("on", P1, WHITE_CUBE)),)), [R_SPHERE, R_WHITE]),
     ]
     for goal0, goal1, expected in cases:
         target = goal_target(compile_goal_tables([_dnf_task(goal0, goal1)]))

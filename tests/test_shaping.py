@@ -55,6 +55,30 @@ def test_shaping_telescopes_within_each_episode_and_figures_stay_unshaped():
     np.testing.assert_allclose(env.shaping.phi, env.env.goal_potential())
 
 
+def test_env_potential_is_the_predicate_modules_over_the_env_state_on_broad_goals():
+    """The env's per-step potential (one kernel call with the step) is ``goal_potential`` of its entity state and
+    floors, covers every relation (on floors and objects, see, negations), and at unit 1 is 0 exactly when the
+    goal holds."""
+    from worlds.sim.predicates import goal_potential
+
+    env = BatchEnv(EnvConfig(num_envs=8, num_players=1, max_steps=40, shaping_unit=1.0), FamilySampler("broad"))
+    env.reset(seed=4)
+    rng = np.random.default_rng(2)
+    relations, seen_values = set(), []
+    for _ in range(30):
+        _, reward, *_, info = env.step(rng.integers(0, [3, 3, 3, 2, 2], size=(8, 1, 5)))
+        phi = env.goal_potential()
+        expected = goal_potential(env.tables, env.entity_state(), env.config.near_distance, env.floor_map(),
+                                  env.config.physics.grab_reach, unit=1.0)[:, :1]  # fmt: skip
+        np.testing.assert_allclose(phi, expected, rtol=1e-6)
+        np.testing.assert_array_equal(phi == 0, reward == 1)
+        assert np.all(phi[reward == 0] <= -1.0)
+        relations |= set(env.tables.relation[env.tables.valid].tolist())
+        seen_values.append(phi)
+    assert relations == {0, 1, 2, 3}, relations
+    assert len(np.unique(np.round(np.concatenate(seen_values), 3))) > 20  # it moves with the players
+
+
 def test_no_shaping_gives_the_goal_reward_exactly():
     shaped = make(shaping=0.0)
     shaped.reset(seed=1)

@@ -33,7 +33,9 @@ from worlds.tasks import spec as ws
 from worlds.tasks.game import TaskGenConfig, TaskSpec, sample_training_task, task_from_json, task_id, task_to_json, validate_task
 from worlds.sim.observations import RayCameraConfig, player_observation_space, ray_features
 from worlds.sim.predicates import (
+    SEE_RANGE,
     EntityState,
+    FloorMap,
     GoalTables,
     goal_target,
     write_goal_tables,
@@ -75,6 +77,9 @@ class EnvConfig:
     """'discrete': MultiDiscrete([3, 3, 3, 2, 2]); 'continuous': Box(-1, 1, (5,))."""
     near_distance: float = 2.0
     """Distance in metres under which ``near(a, b)`` holds (one tile)."""
+    shaping_unit: float = 0.0
+    """What the shaping potential (``info["potential"]``, ``worlds.sim.predicates.goal_potential``'s ``unit``)
+    credits for each literal of the goal made true, beside the distances still to close. 0: distances only."""
     camera: RayCameraConfig = RayCameraConfig()
     """The egocentric ray camera."""
     physics: PhysicsConfig = PhysicsConfig()
@@ -382,12 +387,13 @@ class BatchEnv:
         state = EntityState.empty(self.num_envs)
         near = self.config.near_distance
         truth, reward, potential = kernels.perception.evaluate_goals(
-            b.avatar_pos, b.object_pos, b.held, b.ray_geom, g.entity_present, self._object_bottom, self._tile_top,
-            self._tile_colour, self._grid, self._see_mask, self._geom_entity, ws.MAX_PLAYERS, ph.avatar_half_height,
-            ph.tile_size, ph.object_half_size, _SUPPORT_SLACK,
+            b.avatar_pos, b.avatar_yaw, b.object_pos, b.held, b.ray_geom, g.entity_present, self._object_bottom,
+            self._tile_top, self._tile_colour, self._grid, self._see_mask, self._geom_entity, ws.MAX_PLAYERS,
+            ph.avatar_half_height, ph.tile_size, ph.object_half_size, _SUPPORT_SLACK,
             g.relation, g.negated, g.a_index, g.b_index, g.b_floor, g.valid, g.option_valid, g.player_valid,
-            np.float32(near * near), float(near),
+            np.float32(near * near), float(near), float(ph.grab_reach), SEE_RANGE, float(self.config.shaping_unit),
             state.pos, state.floor_colour, state.grounded, state.held, state.seen, state.support, state.active,
+            state.yaw,
         )  # fmt: skip
         return truth, reward, potential, state
 
@@ -436,6 +442,10 @@ class BatchEnv:
         """int64 [E, MAX_GRID, MAX_GRID]: floor colour index (``spec.COLOUR_INDEX``) of each tile of the current
         world, -1 outside its rows x cols grid."""
         return _read_only(self._tile_colour)
+
+    def floor_map(self) -> FloorMap:
+        """The current worlds' floor colours as ``worlds.sim.predicates.goal_potential`` reads them (a copy)."""
+        return FloorMap(self._tile_colour.copy(), self._grid.copy(), self.config.physics.tile_size)
 
     @property
     def episode_steps(self) -> np.ndarray:

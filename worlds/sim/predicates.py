@@ -192,6 +192,7 @@ class EntityState:
     seen: np.ndarray  #: bool [E, MAX_PLAYERS, N]: entity visible to the player (from its ray camera)
     support: np.ndarray  #: int [E, N]: entity row the entity rests on, -1 if none
     active: np.ndarray  #: bool [E, N]: the entity exists in this env
+    yaw: np.ndarray  #: float [E, N]: heading of each player (radians about z, 0 facing +x); 0 for objects
 
     @classmethod
     def empty(cls, num_envs: int) -> "EntityState":
@@ -204,6 +205,7 @@ class EntityState:
             seen=np.zeros((num_envs, MAX_PLAYERS, N_ENTITIES), dtype=bool),
             support=np.full((num_envs, N_ENTITIES), -1, dtype=np.int8),
             active=np.zeros((num_envs, N_ENTITIES), dtype=bool),
+            yaw=np.zeros((num_envs, N_ENTITIES), dtype=np.float32),
         )
 
 
@@ -219,33 +221,79 @@ def predicate_truth(tables: GoalTables, state: EntityState, near_distance: float
     )  # fmt: skip
 
 
-def goal_potential(tables: GoalTables, state: EntityState, near_distance: float = DEFAULT_NEAR_DISTANCE) -> np.ndarray:
+#: Metres within which the ray camera reliably hits a low object (its downward row hits them from ~2.5 to ~5
+#: m): the ``see`` potential asks the player to come this close.
+SEE_RANGE = 4.5
+#: Metres within which a player can grab an object (``worlds.sim.config.PhysicsConfig.grab_reach``).
+DEFAULT_REACH = 1.2
+
+
+@dataclass
+class FloorMap:
+    """The floor colours of a batch of worlds, for the ``on(x, floor)`` potential."""
+
+    colour: np.ndarray  #: int [E, G, G]: colour index of tile (row, col), -1 outside the world
+    grid: np.ndarray  #: int [E, 2]: rows and columns of each env's world
+    tile_size: float  #: metres: tile (row, col) spans x in [col, col + 1) and y in [row, row + 1) tile sizes
+
+    @classmethod
+    def none(cls, num_envs: int) -> "FloorMap":
+        """No tiles (the ``on(x, floor)`` literals get no distance term)."""
+        return cls(np.full((num_envs, 1, 1), -1, dtype=np.int64), np.zeros((num_envs, 2), dtype=np.int64), 1.0)
+
+
+def goal_potential(
+    tables: GoalTables, state: EntityState, near_distance: float = DEFAULT_NEAR_DISTANCE, floors: FloorMap | None = None,
+    reach: float = DEFAULT_REACH, see_range: float = SEE_RANGE, unit: float = 0.0,
+) -> np.ndarray:  # fmt: skip
     """float32 [E, P]: a potential for reward shaping (Ng, Harada & Russell 1999), never part of the reward.
 
-    Each positive ``near(a, b)`` or ``hold(player, b)`` predicate contributes minus the distance (metres) by
-    which its two entities are farther apart than ``near_distance``: zero once near. An option's potential is
-    the sum over its predicates (other relations and negations contribute 0, they have no distance to close);
-    a goal's potential is the best option's. So ``gamma * potential(s') - potential(s)`` rewards closing the
-    distance the goal asks to close, and a trainer may add it to the goal reward without changing which
-    policies are optimal.
+    A literal that holds contributes 0; an unmet one contributes ``-(unit + progress)``, where ``progress`` (about
+    metres) is what is left to do for it:
+
+    - ``near(a, b)``: the distance beyond ``near_distance``; ``not near``: the distance still to open;
+    - ``hold(p, b)``: the distance beyond ``reach`` (the grab is the unit step);
+    - ``on(a, floor c)``: the distance to the nearest tile of colour ``c`` (``floors``); ``on(a, object b)``:
+      the horizontal distance to ``b``;
+    - ``see(p, b)``: the angle between p's heading and ``b`` (in half turns, 0..1) plus the distance beyond
+      ``see_range``;
+    - ``near``/``on`` whose first argument is an object that the player must carry (the other argument is not
+      the player itself) and does not hold: plus ``unit`` (the grab) plus the player's distance to it beyond
+      ``reach``;
+    - other negations (``not hold``, ``not on``, ``not see``): 0 (only the unit).
+
+    ``unit`` is what making one literal true (or one grab) is worth. At 0 (the default) the potential is the
+    distances alone, on ``near`` goals exactly the one PPO learned "near" with; at 1 it is 0 exactly when the goal
+    holds and at most -1 otherwise (one unit per unmet literal), so a conjunction credits each literal made true.
+
+    An option's potential is the sum over its literals; a goal's is the best option's. So ``gamma * phi(s') -
+    phi(s)`` rewards each literal made true and each step towards one, and, being a potential difference, changes
+    no optimal policy: a trainer may add it to the goal reward and measure with the goal reward alone.
     """
+    truth = predicate_truth(tables, state, near_distance)
+    floors = floors if floors is not None else FloorMap.none(tables.num_envs)
     return kernels.perception.goal_potential(
         tables.relation, tables.negated, tables.a_index, tables.b_index, tables.b_floor, tables.valid,
-        tables.option_valid, tables.player_valid, np.asarray(state.pos, dtype=np.float32), float(near_distance),
+        tables.option_valid, tables.player_valid, truth, np.asarray(state.pos, dtype=np.float32),
+        np.asarray(state.yaw, dtype=np.float32), np.asarray(state.held), np.asarray(floors.colour, dtype=np.int64),
+        np.asarray(floors.grid, dtype=np.int64), float(floors.tile_size), float(near_distance), float(reach),
+        float(see_range), float(unit), MAX_PLAYERS,
     )  # fmt: skip
 
 
 def goal_target(tables: GoalTables) -> np.ndarray:
     """int [E, MAX_PLAYERS]: the entity row each player's goal asks it to reach, -1 if none.
 
-    The first positive ``near``/``hold`` predicate (options in order) between two entities; of its arguments,
-    the one that is not the player itself. Used as an auxiliary training target ("where is what my goal
-    names"), never as an observation.
+    The first positive ``near``/``hold`` predicate (options in order) between two entities, else the first
+    positive ``see`` or ``on(x, object)``; of its arguments, the one that is not the player itself. Used as an
+    auxiliary training target ("where is what my goal names"), never as an observation.
     """
     E, P = tables.relation.shape[:2]
     rel = tables.relation.reshape(E, P, -1)
-    ok = ((rel == 0) | (rel == 2)) & ~tables.negated.reshape(E, P, -1) & tables.valid.reshape(E, P, -1)
-    ok &= ~tables.b_floor.reshape(E, P, -1) & np.repeat(tables.option_valid, tables.relation.shape[3], axis=-1)
+    real = ~tables.negated.reshape(E, P, -1) & tables.valid.reshape(E, P, -1)
+    real &= ~tables.b_floor.reshape(E, P, -1) & np.repeat(tables.option_valid, tables.relation.shape[3], axis=-1)
+    reach, other = real & ((rel == 0) | (rel == 2)), real & ((rel == 1) | (rel == 3))
+    ok = np.where(reach.any(-1, keepdims=True), reach, other)
     first = ok.argmax(-1)[..., None]
     a = np.take_along_axis(tables.a_index.reshape(E, P, -1), first, -1)[..., 0].astype(np.int64)
     b = np.take_along_axis(tables.b_index.reshape(E, P, -1), first, -1)[..., 0].astype(np.int64)

@@ -138,6 +138,11 @@ _FAMILY_LIST: tuple[FamilyConfig, ...] = (
                  "negations", dataclasses.replace(SMALL_WORLD, objects=(3, 4)),
                  TaskGenConfig(max_options=2, max_predicates=2, negation_prob=0.2,
                                relation_weights=(0.35, 0.25, 0.2, 0.2)), episode_length=80),
+    FamilyConfig("compose", "one player, small worlds: near/on/hold/see about the player itself (nothing to carry or "
+                 "climb), up to 2 options of up to 2 predicates, negations (the learnable step towards broad)",
+                 dataclasses.replace(SMALL_WORLD, objects=(3, 4)),
+                 TaskGenConfig(max_options=2, max_predicates=2, negation_prob=0.2,
+                               relation_weights=(0.3, 0.2, 0.25, 0.25), ego=True), episode_length=80),
     FamilyConfig("solo", "one player, full-size worlds, the generator's defaults (3 options x 3 predicates)",
                  WorldGenConfig(), TaskGenConfig(), episode_length=250),
     FamilyConfig("duo", "two players: cooperative, competitive and mixed games, full-size worlds", WorldGenConfig(),

@@ -533,6 +533,10 @@ class TaskGenConfig:
     """Probability that a drawn predicate is negated."""
     max_atoms: int = 9
     """Most distinct predicates in one game (keeps game_properties at 2^9 rows)."""
+    ego: bool = False
+    """Every predicate is about a player itself: ``near(me, x)``, ``on(me, floor)``, ``hold``, ``see``. No goal asks
+    to move an object (fetch and carry it) or to climb one, the literals that even the scripted expert often
+    fails."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_players <= self.max_players <= MAX_PLAYERS:
@@ -555,8 +559,10 @@ class TaskGenConfig:
 class _AtomSampler:
     """Draws atoms that are well-formed for one world and player count."""
 
-    def __init__(self, world: WorldSpec, n_players: int, relation_weights: Sequence[float]):
+    def __init__(self, world: WorldSpec, n_players: int, relation_weights: Sequence[float], ego: bool = False):
         self.players = [player_ref(i) for i in range(n_players)]
+        self.ego = ego
+        self.subjects = self.players if ego else None  # first arguments of near/on (None: players and movables)
         self.objects = [object_ref(o.shape, o.colour) for o in world.objects]
         self.movable = [object_ref(o.shape, o.colour) for o in world.objects if o.movable]
         self.supports = [object_ref(o.shape, o.colour) for o in world.objects if o.shape not in NON_SUPPORTING_SHAPES]
@@ -579,12 +585,12 @@ class _AtomSampler:
     def sample(self, rng: np.random.Generator) -> Predicate:
         relation = RELATIONS[int(rng.choice(len(RELATIONS), p=self.p))]
         if relation == "near":
-            a = self._pick(rng, self.players + self.movable)
+            a = self._pick(rng, self.subjects or self.players + self.movable)
             b = self._pick(rng, [e for e in self.players + self.objects if e != a])
         elif relation == "on":
-            a = self._pick(rng, self.players + self.movable)
+            a = self._pick(rng, self.subjects or self.players + self.movable)
             bottoms = [e for e in self.supports if e != a]
-            if bottoms and rng.random() < 0.4:
+            if bottoms and not self.ego and rng.random() < 0.4:  # ego goals never ask to climb
                 b = self._pick(rng, bottoms)
             else:
                 b = floor_ref(self.floors[int(rng.integers(len(self.floors)))])
@@ -623,7 +629,7 @@ def generate_game(rng: np.random.Generator, world: WorldSpec, config: TaskGenCon
     """Draw a game for ``world`` (one goal per spawn) from ``rng``; see the module docstring for what it
     guarantees. Deterministic given the generator state."""
     n = len(world.spawns)
-    sampler = _AtomSampler(world, n, config.relation_weights)
+    sampler = _AtomSampler(world, n, config.relation_weights, config.ego)
 
     def literal() -> Predicate:
         atom = sampler.sample(rng)

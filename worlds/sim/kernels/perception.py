@@ -12,12 +12,12 @@ from worlds.sim.kernels import jit
 
 @jit
 def entity_state(
-    avatar_pos: np.ndarray, object_pos: np.ndarray, held: np.ndarray, ray_geom: np.ndarray, present: np.ndarray,
+    avatar_pos: np.ndarray, avatar_yaw: np.ndarray, object_pos: np.ndarray, held: np.ndarray, ray_geom: np.ndarray, present: np.ndarray,
     object_bottom: np.ndarray, tile_top: np.ndarray, tile_colour: np.ndarray, grid: np.ndarray,
     see_mask: np.ndarray, geom_entity: np.ndarray, max_players: int, avatar_half_height: float, tile_size: float,
     object_half_size: float, slack: float,
     out_pos: np.ndarray, out_floor_colour: np.ndarray, out_grounded: np.ndarray, out_held: np.ndarray,
-    out_seen: np.ndarray, out_support: np.ndarray, out_active: np.ndarray,
+    out_seen: np.ndarray, out_support: np.ndarray, out_active: np.ndarray, out_yaw: np.ndarray,
 ) -> None:  # fmt: skip
     """Fill a fresh ``predicates.EntityState`` (the ``out_*`` arrays, rows: players then object slots) from the
     avatars' and objects' poses, holds and ray hits. What each field means is ``BatchEnv.entity_state``'s."""
@@ -34,6 +34,7 @@ def entity_state(
             for j in range(3):
                 out_pos[e, p, j] = avatar_pos[e, p, j]
             bottom[p] = avatar_pos[e, p, 2] - avatar_half_height
+            out_yaw[e, p] = avatar_yaw[e, p]
             out_held[e, p] = held[e, p]
         for o in range(O):
             for j in range(3):
@@ -128,15 +129,34 @@ def goal_reward(truth: np.ndarray, valid: np.ndarray, option_valid: np.ndarray, 
 
 
 @jit
+def _floor_distance(x: float, y: float, colour: int, tile_colour: np.ndarray, rows: int, cols: int,
+                    tile_size: float) -> float:
+    """Metres from (x, y) to the nearest tile of ``colour`` of one env's grid (0 on one; inf without one)."""
+    best = np.inf
+    for r in range(rows):
+        for c in range(cols):
+            if tile_colour[r, c] != colour:
+                continue
+            dx = max(c * tile_size - x, 0.0, x - (c + 1) * tile_size)
+            dy = max(r * tile_size - y, 0.0, y - (r + 1) * tile_size)
+            best = min(best, math.sqrt(dx * dx + dy * dy))
+    return best
+
+
+@jit
 def goal_potential(
     relation: np.ndarray, negated: np.ndarray, a_index: np.ndarray, b_index: np.ndarray, b_floor: np.ndarray,
-    valid: np.ndarray, option_valid: np.ndarray, player_valid: np.ndarray, pos: np.ndarray, near_distance: float,
+    valid: np.ndarray, option_valid: np.ndarray, player_valid: np.ndarray, truth: np.ndarray, pos: np.ndarray,
+    yaw: np.ndarray, held: np.ndarray, tile_colour: np.ndarray, grid: np.ndarray, tile_size: float,
+    near_distance: float, reach: float, see_range: float, unit: float, max_players: int,
 ) -> np.ndarray:  # fmt: skip
-    """float32 [E, P]: the shaping potential of ``worlds.sim.predicates.goal_potential`` (best option's sum of minus
-    the distance beyond ``near_distance`` of its positive near/hold predicates; 0 without a real option)."""
+    """float32 [E, P]: the shaping potential of ``worlds.sim.predicates.goal_potential``: per option the sum over
+    its unmet literals of -(unit + the literal's progress still to make), the best option's sum per player (0
+    without a real option). A literal that holds contributes 0."""
     E, P, O, K = relation.shape
     out = np.zeros((E, P), dtype=np.float32)
     for e in range(E):
+        rows, cols = grid[e, 0], grid[e, 1]
         for p in range(P):
             best = -np.inf
             for o in range(O):
@@ -144,16 +164,41 @@ def goal_potential(
                     continue
                 total = 0.0
                 for k in range(K):
+                    if not valid[e, p, o, k] or truth[e, p, o, k]:
+                        continue
                     rel = relation[e, p, o, k]
-                    if not valid[e, p, o, k] or negated[e, p, o, k] or b_floor[e, p, o, k] or (rel != 0 and rel != 2):
-                        term = 0.0
+                    a, floor = np.int64(a_index[e, p, o, k]), b_floor[e, p, o, k]
+                    b = np.int64(b_index[e, p, o, k])
+                    ax, ay, az = np.float64(pos[e, a, 0]), np.float64(pos[e, a, 1]), np.float64(pos[e, a, 2])
+                    bx, by, bz = (ax, ay, az) if floor else (np.float64(pos[e, b, 0]), np.float64(pos[e, b, 1]),
+                                                              np.float64(pos[e, b, 2]))  # fmt: skip
+                    dist = math.sqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2)
+                    progress = 0.0
+                    if negated[e, p, o, k]:
+                        if rel == 0:  # not near: the distance still to open
+                            progress = max(near_distance - dist, 0.0)
+                    elif rel == 2:  # hold: walk within reach (the grab itself is the literal's unit)
+                        progress = max(dist - reach, 0.0)
+                    elif rel == 3:  # see: turn towards b, come within the camera's range of low objects
+                        ya = np.float64(yaw[e, a])
+                        turn = math.atan2(by - ay, bx - ax) - ya
+                        turn = abs(math.atan2(math.sin(turn), math.cos(turn)))
+                        progress = turn / math.pi + max(dist - see_range, 0.0)
                     else:
-                        a, b = np.int64(a_index[e, p, o, k]), np.int64(b_index[e, p, o, k])
-                        dx = np.float64(pos[e, a, 0]) - np.float64(pos[e, b, 0])
-                        dy = np.float64(pos[e, a, 1]) - np.float64(pos[e, b, 1])
-                        dz = np.float64(pos[e, a, 2]) - np.float64(pos[e, b, 2])
-                        term = -max(math.sqrt(dx * dx + dy * dy + dz * dz) - near_distance, 0.0)
-                    total = term if k == 0 else total + term
+                        if rel == 0:  # near: the distance still to close
+                            progress = max(dist - near_distance, 0.0)
+                        elif floor:  # on a floor colour: to the nearest tile of it
+                            progress = _floor_distance(ax, ay, b, tile_colour[e], rows, cols, tile_size)
+                            if not math.isfinite(progress):
+                                progress = 0.0
+                        else:  # on an object: over its footprint
+                            progress = math.sqrt((ax - bx) ** 2 + (ay - by) ** 2)
+                        # an object that must be moved and is not held by the player: fetch it first
+                        if a >= max_players and (floor or b != p) and held[e, p] != a - max_players:
+                            px, py, pz = np.float64(pos[e, p, 0]), np.float64(pos[e, p, 1]), np.float64(pos[e, p, 2])
+                            fetch = math.sqrt((px - ax) ** 2 + (py - ay) ** 2 + (pz - az) ** 2)
+                            progress += unit + max(fetch - reach, 0.0)  # the grab is worth a unit too
+                    total -= unit + progress
                 best = max(best, total)
             if player_valid[e, p] and math.isfinite(best):
                 out[e, p] = best
@@ -225,25 +270,26 @@ def proprioception(
 
 @jit
 def evaluate_goals(
-    avatar_pos: np.ndarray, object_pos: np.ndarray, held: np.ndarray, ray_geom: np.ndarray, present: np.ndarray,
-    object_bottom: np.ndarray, tile_top: np.ndarray, tile_colour: np.ndarray, grid: np.ndarray,
+    avatar_pos: np.ndarray, avatar_yaw: np.ndarray, object_pos: np.ndarray, held: np.ndarray, ray_geom: np.ndarray,
+    present: np.ndarray, object_bottom: np.ndarray, tile_top: np.ndarray, tile_colour: np.ndarray, grid: np.ndarray,
     see_mask: np.ndarray, geom_entity: np.ndarray, max_players: int, avatar_half_height: float, tile_size: float,
     object_half_size: float, slack: float,
     relation: np.ndarray, negated: np.ndarray, a_index: np.ndarray, b_index: np.ndarray, b_floor: np.ndarray,
     valid: np.ndarray, option_valid: np.ndarray, player_valid: np.ndarray, near_squared: np.float32,
-    near_distance: float,
+    near_distance: float, reach: float, see_range: float, unit: float,
     out_pos: np.ndarray, out_floor_colour: np.ndarray, out_grounded: np.ndarray, out_held: np.ndarray,
-    out_seen: np.ndarray, out_support: np.ndarray, out_active: np.ndarray,
+    out_seen: np.ndarray, out_support: np.ndarray, out_active: np.ndarray, out_yaw: np.ndarray,
 ):  # fmt: skip
     """A step's game in one call (a kernel call costs a few microseconds of dispatch): :func:`entity_state`
     into the ``out_*`` arrays, then (truth, reward, potential) from :func:`predicate_truth`,
     :func:`goal_reward` and :func:`goal_potential`."""
-    entity_state(avatar_pos, object_pos, held, ray_geom, present, object_bottom, tile_top, tile_colour, grid, see_mask,
-                 geom_entity, max_players, avatar_half_height, tile_size, object_half_size, slack, out_pos,
-                 out_floor_colour, out_grounded, out_held, out_seen, out_support, out_active)  # fmt: skip
+    entity_state(avatar_pos, avatar_yaw, object_pos, held, ray_geom, present, object_bottom, tile_top, tile_colour, grid,
+                 see_mask, geom_entity, max_players, avatar_half_height, tile_size, object_half_size, slack, out_pos,
+                 out_floor_colour, out_grounded, out_held, out_seen, out_support, out_active, out_yaw)  # fmt: skip
     truth = predicate_truth(relation, negated, a_index, b_index, b_floor, valid, out_pos, out_floor_colour, out_grounded,
                             out_held, out_seen, out_support, out_active, near_squared, max_players)  # fmt: skip
     reward = goal_reward(truth, valid, option_valid, player_valid)
-    potential = goal_potential(relation, negated, a_index, b_index, b_floor, valid, option_valid, player_valid, out_pos,
-                               near_distance)  # fmt: skip
+    potential = goal_potential(relation, negated, a_index, b_index, b_floor, valid, option_valid, player_valid, truth,
+                               out_pos, out_yaw, out_held, tile_colour, grid, tile_size, near_distance, reach, see_range,
+                               unit, max_players)  # fmt: skip
     return truth, reward, potential
