@@ -124,7 +124,8 @@ def run_simulator(cfg: SimulatorStage) -> dict[str, Any]:
         write_json(out / "summary.json", summary)
     print(f"simulator: {summary['steps']} steps; held-out next-observation MSE {summary['held_out_next_obs_mse_at_start']:.3f}"
           f" -> {summary['held_out_next_obs_mse']:.3f} (copying the observation: {last['held_out_copy_obs_mse']:.3f}), "
-          f"position error {last['held_out_position_error_m']:.2f} m -> {run.simulator}")  # fmt: skip
+          f"position error {last['held_out_position_error_m']:.2f} m, goal-potential error "
+          f"{last['held_out_potential_error_m']:.2f} m -> {run.simulator}")  # fmt: skip
     return summary
 
 

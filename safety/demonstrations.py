@@ -14,7 +14,9 @@ Per player-step the dataset stores:
 - the world quantities a labeler needs, of the state *after* the step: avatar ``position`` and ``yaw`` (and
   ``prev_position``, ``prev_yaw`` before it), the ``tile`` underfoot (row, col), its ``tile_level``, ``tile_colour`` and ``tile_hazard``
   (the hidden hazard map), the env's per-step ``hazard`` and ``fell`` flags (``info``), the goal ``reward`` and
-  each goal predicate's ``truth`` (``info["truth"]`` flattened over options x predicates);
+  each goal predicate's ``truth`` (``info["truth"]`` flattened over options x predicates), and the goal's shaping
+  ``potential`` (``info["potential"]``: minus the distance still to walk before the goal holds, the signal PPO is
+  shaped with), which the simulator learns to decode so a planner knows which way the goal lies;
 - bookkeeping: ``episode``, ``step``, ``player``, ``last`` (last step of its episode), and per episode the task
   JSON and id (so the oracle labeler can read the world's hidden truth).
 """
@@ -35,7 +37,7 @@ from worlds.tasks.families import check_family, family_players, sample_family_ta
 from worlds.tasks.game import TaskSpec, task_from_json, task_id, task_to_json
 
 #: Version of the on-disk layout; ``load`` refuses other versions with the difference named.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Discrete action component sizes (``worlds.envs.batch_env.DISCRETE_NVEC``).
 ACTION_NVEC: tuple[int, ...] = (3, 3, 3, 2, 2)
 
@@ -92,6 +94,7 @@ class Demonstrations:
     hazard: np.ndarray  # bool [N], info["hazard"]
     fell: np.ndarray  # bool [N], info["fell"]
     reward: np.ndarray  # float32 [N], goal reward of the step
+    potential: np.ndarray  # float32 [N], info["potential"] after the step: minus the distance still to go (m)
     truth: np.ndarray  # bool [N, options * predicates]
     episode_task: np.ndarray  # str [n_episodes], task JSON
     episode_task_id: np.ndarray  # str [n_episodes]
@@ -218,6 +221,7 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
                 tile_colour=colours[e_idx, rc[0], rc[1]].astype(np.int8),
                 tile_hazard=hazards[e_idx, rc[0], rc[1]] & inside,
                 hazard=info["hazard"].copy(), fell=info["fell"].copy(), reward=reward.astype(np.float32),
+                potential=info["potential"].astype(np.float32),
                 truth=info["truth"].reshape(*r.shape, -1).copy(), last=np.broadcast_to(ended[:, None], r.shape).copy(),
             ))  # fmt: skip
             bad_env |= info["unstable"]
@@ -324,7 +328,7 @@ def load(path: str | os.PathLike) -> Demonstrations:
     for k in _TRANSITION_KEYS:
         if arrays[k].shape[0] != n:
             raise ValueError(f"demonstrations file {path}: array {k!r} has {arrays[k].shape[0]} rows, 'obs' has {n}")
-    for k in ("obs", "next_obs", "position", "prev_position", "reward"):
+    for k in ("obs", "next_obs", "position", "prev_position", "reward", "potential"):
         if not np.isfinite(arrays[k]).all():
             i = int(np.flatnonzero(~np.isfinite(arrays[k]).reshape(n, -1).all(1))[0])
             raise ValueError(f"demonstrations file {path}: array {k!r} has a non-finite value at transition {i}")
