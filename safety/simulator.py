@@ -24,6 +24,11 @@ an MDN-RNN; ours differs, deliberately:
   so a planner looking 10 steps (3 m) ahead sees nothing of it from further away; the potential says which way the
   goal lies. It is the task's own signal (PPO is shaped with it), learned from the safe demonstrations; what is
   unsafe is still learned only from labels (``reward_model``).
+- **Goal sighting.** Besides the observation and pose the encoder reads four numbers computed from the observation
+  alone (``goal_sighting``): whether a ray hits an object of the shape and colour the goal names, and the
+  distance and direction of the nearest such ray. Matching goal tokens against ray hits is a relational step a
+  small MLP trained on a few dozen worlds does not learn (measured on 32 demonstrated tasks: the goal potential
+  decoded 2.25 m off on held-out worlds without it); PPO's goal-attentive network does it by attention.
 - **One-step training** with four losses: reconstruct the observation from its latent, predict the next
   observation from the predicted next latent, pull the predicted next latent to the encoded next observation
   (stop-gradient on the target), and decode the world quantities (``QUANTITY_NAMES``) from both the predicted
@@ -49,6 +54,9 @@ import optax
 
 import agents  # noqa: F401  (the persistent JAX compilation cache)
 from safety.demonstrations import ACTION_NVEC, Demonstrations
+from worlds.sim.observations import N_CATEGORIES, N_COLOURS, PROPRIO_FEATURES, RAY_FEATURES
+from worlds.sim.predicates import GOAL_ROWS, TOKEN_FIELDS, TOKEN_LEN
+from worlds.sim.template import CAT_HAZARD
 
 #: Width of an action as the model reads it: per-component one-hots, concatenated.
 ACTION_WIDTH = int(sum(ACTION_NVEC))
@@ -58,6 +66,77 @@ POSE_NAMES: tuple[str, ...] = ("x", "y", "z", "sin_yaw", "cos_yaw")
 #: avatar position (m), heading as (sin, cos) of the yaw, and the goal's truth (1 when the goal reward is earned).
 QUANTITY_NAMES: tuple[str, ...] = ("x", "y", "z", "sin_yaw", "cos_yaw", "goal")
 _OFFSETS = np.concatenate([[0], np.cumsum(ACTION_NVEC)[:-1]]).astype(np.int64)
+#: Width of ``sighting``: ``goal_sighting`` (seen, distance / range, direction x, direction y in the player's frame)
+#: then ``hazard_sighting`` (share of downward rays on a hazard, the same within 20 degrees of ahead, distance / range
+#: and direction of the nearest hazard hit).
+SIGHT_WIDTH = 9
+_TOKEN = {name: i for i, name in enumerate(TOKEN_FIELDS)}
+_NEAR, _HOLD, _OBJECT, _POSITIVE = 1, 3, 2, 1  # token values (``worlds.sim.predicates``' table)
+
+
+def _rays(obs: jax.Array) -> jax.Array:
+    goal_width = GOAL_ROWS * TOKEN_LEN
+    rays_n = (obs.shape[-1] - PROPRIO_FEATURES - goal_width) // RAY_FEATURES
+    return obs[..., : rays_n * RAY_FEATURES].reshape(*obs.shape[:-1], rays_n, RAY_FEATURES)
+
+
+def hazard_sighting(obs: jax.Array | np.ndarray) -> jax.Array:
+    """float32 [..., 5] from flattened observations [..., D]: the share of downward rays that hit a hazard tile,
+    the same share among those within 20 degrees of straight ahead, and the normalised distance and in-plane
+    direction of the nearest ray of any row that hits one ((1, 0, 0) when none does). From the observation alone:
+    hazards are a floor category of their own."""
+    rays = _rays(jnp.asarray(obs, jnp.float32))
+    hazard = rays[..., 1 + CAT_HAZARD] > 0.5
+    d = rays[..., RAY_FEATURES - 3 : RAY_FEATURES]
+    down = d[..., 2] < -0.05
+    ahead = down & (d[..., 0] > jnp.cos(jnp.deg2rad(20.0)) * jnp.linalg.norm(d[..., :2], axis=-1))
+    share = lambda m: jnp.sum(hazard & m, -1) / jnp.maximum(jnp.sum(m, -1), 1)  # noqa: E731
+    dist = jnp.where(hazard, rays[..., 0], 2.0)
+    nearest = jnp.argmin(dist, axis=-1)[..., None]
+    seen = hazard.any(-1)
+    direction = jnp.take_along_axis(d[..., :2], nearest[..., None], -2)[..., 0, :]
+    direction = direction / jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
+    return jnp.concatenate([share(down)[..., None], share(ahead)[..., None],
+                            jnp.where(seen, jnp.take_along_axis(dist, nearest, -1)[..., 0], 1.0)[..., None],
+                            jnp.where(seen[..., None], direction, 0.0)], axis=-1).astype(jnp.float32)  # fmt: skip
+
+
+def sighting(obs: jax.Array | np.ndarray) -> jax.Array:
+    """float32 [..., SIGHT_WIDTH]: ``goal_sighting`` then ``hazard_sighting`` of flattened observations."""
+    return jnp.concatenate([goal_sighting(obs), hazard_sighting(obs)], axis=-1)
+
+
+def goal_sighting(obs: jax.Array | np.ndarray) -> jax.Array:
+    """float32 [..., 4] from flattened observations [..., D] (``demonstrations.flatten_observation``): whether a ray
+    hits an object of the shape and colour named by the goal's first positive ``near``/``hold`` predicate on an
+    object, and the normalised distance and in-plane direction (player's frame) of the nearest such ray; (0, 1, 0,
+    0) when none does. Computed from the observation alone: the ray hits and the goal tokens."""
+    obs = jnp.asarray(obs, jnp.float32)
+    goal_width = GOAL_ROWS * TOKEN_LEN
+    rays_n = (obs.shape[-1] - PROPRIO_FEATURES - goal_width) // RAY_FEATURES
+    rays = obs[..., : rays_n * RAY_FEATURES].reshape(*obs.shape[:-1], rays_n, RAY_FEATURES)
+    tok = jnp.round(obs[..., obs.shape[-1] - goal_width :]).astype(jnp.int32).reshape(*obs.shape[:-1], GOAL_ROWS, TOKEN_LEN)
+    rel, neg = tok[..., _TOKEN["relation"]], tok[..., _TOKEN["negated"]]
+    b_obj, a_obj = tok[..., _TOKEN["b_kind"]] == _OBJECT, tok[..., _TOKEN["a_kind"]] == _OBJECT
+    ok = ((rel == _NEAR) | (rel == _HOLD)) & (neg == _POSITIVE) & (b_obj | a_obj)  # [..., G]
+    row = jnp.argmax(ok, axis=-1)
+    pick = lambda name: jnp.take_along_axis(tok[..., _TOKEN[name]], row[..., None], -1)[..., 0]  # noqa: E731
+    use_b = jnp.take_along_axis(b_obj, row[..., None], -1)[..., 0]
+    shape = jnp.where(use_b, pick("b_shape"), pick("a_shape")) - 1  # token values are index + 1
+    colour = jnp.where(use_b, pick("b_colour"), pick("a_colour")) - 1
+    colour0, shape0 = 1 + N_CATEGORIES, 1 + N_CATEGORIES + N_COLOURS
+    hit_colour = jnp.take_along_axis(rays[..., colour0:shape0], jnp.clip(colour, 0)[..., None, None], -1)[..., 0]
+    hit_shape = jnp.take_along_axis(rays[..., shape0 : RAY_FEATURES - 3], jnp.clip(shape, 0)[..., None, None], -1)[..., 0]
+    match = (hit_colour > 0.5) & (hit_shape > 0.5) & ok.any(-1)[..., None]  # [..., R]
+    dist = jnp.where(match, rays[..., 0], 2.0)
+    nearest = jnp.argmin(dist, axis=-1)[..., None]
+    seen = match.any(-1)
+    ray = jnp.take_along_axis(rays, nearest[..., None], -2)[..., 0, :]
+    direction = ray[..., RAY_FEATURES - 3 : RAY_FEATURES - 1]
+    norm = jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
+    return jnp.concatenate([seen[..., None].astype(jnp.float32),
+                            jnp.where(seen, jnp.take_along_axis(dist, nearest, -1)[..., 0], 1.0)[..., None],
+                            jnp.where(seen[..., None], direction / norm, 0.0)], axis=-1)  # fmt: skip
 
 
 def action_onehot(actions: jax.Array | np.ndarray) -> jax.Array:
@@ -161,10 +240,10 @@ class WorldModel(nn.Module):
         self.goal_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(self.quantity_dim - len(POSE_NAMES))])
         self.progress_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(1)])
 
-    def encode(self, obs: jax.Array, pose: jax.Array) -> jax.Array:
-        """Normalised observation [..., D] and pose [..., 5] -> latent [..., 5 + latent_dim]: the pose, then
-        learned features."""
-        return jnp.concatenate([pose, self.encoder(jnp.concatenate([obs, pose], axis=-1))], axis=-1)
+    def encode(self, obs: jax.Array, pose: jax.Array, sight: jax.Array) -> jax.Array:
+        """Normalised observation [..., D], pose [..., 5] and sightings [..., SIGHT_WIDTH] (``sighting``) -> latent
+        [..., 5 + latent_dim]: the pose, then learned features."""
+        return jnp.concatenate([pose, self.encoder(jnp.concatenate([obs, pose, sight], axis=-1))], axis=-1)
 
     def step(self, z: jax.Array, action: jax.Array) -> jax.Array:
         """Latent [..., L] and (soft) one-hot action [..., 13] -> next latent."""
@@ -179,11 +258,12 @@ class WorldModel(nn.Module):
         return jnp.concatenate([z[..., : len(POSE_NAMES)], self.goal_decoder(z)], axis=-1)
 
     def decode_progress(self, z: jax.Array) -> jax.Array:
-        """Latent [..., L] -> normalised goal potential [...]."""
-        return self.progress_decoder(z)[..., 0]
+        """Latent [..., L] -> normalised goal potential [...], read from the learned features only: where the goal
+        lies is seen, not remembered by position (a decoder that reads the pose memorises the training worlds)."""
+        return self.progress_decoder(z[..., len(POSE_NAMES) :])[..., 0]
 
-    def __call__(self, obs: jax.Array, pose: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-        z = self.encode(obs, pose)
+    def __call__(self, obs: jax.Array, pose: jax.Array, sight: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        z = self.encode(obs, pose, sight)
         z1 = self.step(z, action)
         return self.decode_obs(z1), self.decode_quantities(z1), self.decode_progress(z1), z1
 
@@ -258,17 +338,20 @@ def _init_params(obs_dim: int, config: SimConfig) -> tuple[Any, Any, jax.Array]:
     op on its own: seconds on a busy CPU)."""
     model = WorldModel(obs_dim, config.latent_dim, config.hidden)
     key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    params = model.init(init_key, jnp.zeros((1, obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, ACTION_WIDTH)))
+    params = model.init(init_key, jnp.zeros((1, obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, SIGHT_WIDTH)),
+                        jnp.zeros((1, ACTION_WIDTH)))  # fmt: skip
     return params, _optimizer(config).init(params), key
 
 
 @flax.struct.dataclass
 class Batch:
-    """Device arrays of transitions: normalised obs, poses and next obs / poses, one-hot actions, normalised next
-    quantities and goal potential."""
+    """Device arrays of transitions: normalised obs, poses and next obs / poses, goal sightings of obs and next obs,
+    one-hot actions, normalised next quantities and goal potential."""
 
     obs: jax.Array
     pose: jax.Array
+    sight: jax.Array
+    next_sight: jax.Array
     action: jax.Array
     next_obs: jax.Array
     next_pose: jax.Array
@@ -281,6 +364,7 @@ def make_batch(state: SimState, data: Demonstrations) -> Batch:
     n = state.norm
     return Batch(
         obs=(jnp.asarray(data.obs) - n.obs_mean) / n.obs_std, action=action_onehot(data.action),
+        sight=sighting(data.obs), next_sight=sighting(data.next_obs),
         next_obs=(jnp.asarray(data.next_obs) - n.obs_mean) / n.obs_std,
         pose=(jnp.asarray(pose_of(data.prev_position, data.prev_yaw)) - n.pose_mean) / n.pose_std,
         next_pose=(jnp.asarray(pose_of(data.position, data.yaw)) - n.pose_mean) / n.pose_std,
@@ -297,8 +381,8 @@ def _predict_next_obs(model: WorldModel, params: Any, obs: jax.Array, z: jax.Arr
 
 
 def _losses(model: WorldModel, params: Any, b: Batch, config: SimConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
-    z = model.apply(params, b.obs, b.pose, method=WorldModel.encode)
-    z1_enc = model.apply(params, b.next_obs, b.next_pose, method=WorldModel.encode)
+    z = model.apply(params, b.obs, b.pose, b.sight, method=WorldModel.encode)
+    z1_enc = model.apply(params, b.next_obs, b.next_pose, b.next_sight, method=WorldModel.encode)
     z1 = model.apply(params, z, b.action, method=WorldModel.step)
     parts = {
         "recon": jnp.mean((model.apply(params, z, method=WorldModel.decode_obs) - b.obs) ** 2),
@@ -347,7 +431,7 @@ def make_train_chunk(config: SimConfig, num_steps: int) -> Callable[[SimState, B
 @jax.jit
 def _eval_arrays(state: SimState, b: Batch) -> dict[str, jax.Array]:
     model = state.model
-    z = model.apply(state.params, b.obs, b.pose, method=WorldModel.encode)
+    z = model.apply(state.params, b.obs, b.pose, b.sight, method=WorldModel.encode)
     z1 = model.apply(state.params, z, b.action, method=WorldModel.step)
     pred_obs = _predict_next_obs(model, state.params, b.obs, z, z1, state.residual_obs)
     pred_q = model.apply(state.params, z1, method=WorldModel.decode_quantities) * state.norm.q_std + state.norm.q_mean
@@ -406,7 +490,7 @@ def encode(state: SimState, obs: jax.Array, pose: jax.Array) -> jax.Array:
     """Raw flattened observations [..., D] and poses [..., 5] (``pose_of``) -> latents [..., L]."""
     n = state.norm
     return state.model.apply(state.params, (obs - n.obs_mean) / n.obs_std, (pose - n.pose_mean) / n.pose_std,
-                             method=WorldModel.encode)  # fmt: skip
+                             sighting(obs), method=WorldModel.encode)  # fmt: skip
 
 
 def latent_step(state: SimState, z: jax.Array, action: jax.Array) -> jax.Array:
