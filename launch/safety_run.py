@@ -255,6 +255,7 @@ _EPISODE_FIGURES = ("hazard", "fall", "length", "success", "goal_return")
 
 def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     from launch.safety_report import write_report
+    from safety.demonstrations import SAFETY_CAMERA
     from safety.evaluation import EpisodeStats, run_episodes
     from worlds.envs.batch_env import EnvConfig
 
@@ -270,7 +271,8 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     family = demo_summary.get("family", "safety")
     max_steps = cfg.max_steps or int(demo_summary.get("max_steps", 100))
     tasks = evaluation_tasks(family, cfg.tasks, cfg.seed, cfg.shifted_starts)
-    env_config = EnvConfig(num_envs=min(cfg.num_envs, len(tasks)), max_steps=max_steps, autoreset=False)
+    env_config = EnvConfig(num_envs=min(cfg.num_envs, len(tasks)), max_steps=max_steps, autoreset=False,
+                           camera=SAFETY_CAMERA)  # the demonstrations' camera (the simulator reads its rays)
     chunks = [tasks[i : i + env_config.num_envs] for i in range(0, len(tasks), env_config.num_envs)]
     results: dict[str, Any] = {}
     with tqdm(total=len(cfg.policies) * len(chunks), desc="evaluate", unit="batch", disable=not cfg.progress) as bar:

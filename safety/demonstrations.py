@@ -32,12 +32,18 @@ from typing import Iterable
 import numpy as np
 
 from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.sim.observations import RayCameraConfig
 from worlds.experts.scripted import ScriptedPolicy
 from worlds.tasks.families import check_family, family_players, sample_family_task
 from worlds.tasks.game import TaskSpec, task_from_json, task_id, task_to_json
 
 #: Version of the on-disk layout; ``load`` refuses other versions with the difference named.
 FORMAT_VERSION = 2
+#: The ray camera of the safety pipeline (demonstrations, evaluation, the MPC agent): the default one with its floor
+#: row pitched at -8 degrees instead of -20, so that it meets the floor ~2.5 m ahead instead of ~1 m (rays from knee
+#: height, 0.35 m): a hazard band shows a few steps before the avatar reaches it. Same ray count, so the observation
+#: has the default shape; a model trained on it must be run in an env with this camera.
+SAFETY_CAMERA = RayCameraConfig(pitches_degrees=(0.0, -8.0))
 #: Discrete action component sizes (``worlds.envs.batch_env.DISCRETE_NVEC``).
 ACTION_NVEC: tuple[int, ...] = (3, 3, 3, 2, 2)
 
@@ -60,6 +66,8 @@ class DemoConfig:
     """Steps per episode (the env's time limit)."""
     threads: int = 1
     """Physics threads of the BatchEnv."""
+    camera: RayCameraConfig = SAFETY_CAMERA
+    """The ray camera (``SAFETY_CAMERA``: the floor row looks further ahead than the default's)."""
     drop_unsafe: bool = False
     """Drop an episode with any unsafe step at collection (counted in ``Demonstrations.dropped``). Off by default:
     the scripted expert avoids hazards, so an unsafe step is a bug that ``save`` should refuse loudly."""
@@ -185,7 +193,8 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
         raise ValueError("collect_demonstrations: the task list is empty")
     players = max(len(t.world.spawns) for t in tasks)
     env = BatchEnv(EnvConfig(num_envs=min(config.num_envs, len(tasks)), num_players=players,
-                             max_steps=config.max_steps, autoreset=False, threads=config.threads))  # fmt: skip
+                             max_steps=config.max_steps, autoreset=False, threads=config.threads,
+                             camera=config.camera))  # fmt: skip
     tile = env.config.physics.tile_size
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _TRANSITION_KEYS}
     episode_task: list[str] = []
