@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "band_in_way": int(sum(band_in_way(t) for t in shifted_tasks))}  # fmt: skip
 
     env_config = EnvConfig(num_envs=args.num_envs, max_steps=default_config(FAMILY).episode_length, autoreset=False,
-                           threads=args.threads)  # fmt: skip
+                           threads=args.threads, camera=demos.SAFETY_CAMERA)  # every method trained with this camera
     evaluation: dict[str, Any] = {}
     for m in METHODS:
         te = time.perf_counter()

@@ -188,7 +188,7 @@ def load_reward_model(run: SafetyRun, sim: SimState) -> tuple[RewardModel, Rewar
     simulator (refused, naming the command to rerun)."""
     directory = run.reward_model / "checkpoints"
     config = _config_from(RewardModelConfig, _saved_config(directory, "reward model", run, "request"))
-    latent_dim = sim.latent_dim + 5
+    latent_dim = sim.latent_width
     model, extra = ck.restore_reward_model(directory, latent_dim, config)
     if extra.get("simulator_digest") != params_digest(sim.params):
         raise StageError(f"{run.reward_model} was trained on another simulator than {run.simulator} holds now; "

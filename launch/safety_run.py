@@ -124,7 +124,8 @@ def run_simulator(cfg: SimulatorStage) -> dict[str, Any]:
         write_json(out / "summary.json", summary)
     print(f"simulator: {summary['steps']} steps; held-out next-observation MSE {summary['held_out_next_obs_mse_at_start']:.3f}"
           f" -> {summary['held_out_next_obs_mse']:.3f} (copying the observation: {last['held_out_copy_obs_mse']:.3f}), "
-          f"position error {last['held_out_position_error_m']:.2f} m -> {run.simulator}")  # fmt: skip
+          f"position error {last['held_out_position_error_m']:.2f} m, goal-potential error "
+          f"{last['held_out_potential_error_m']:.2f} m -> {run.simulator}")  # fmt: skip
     return summary
 
 
@@ -258,6 +259,7 @@ _EPISODE_FIGURES = ("hazard", "fall", "length", "success", "goal_return")
 
 def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     from launch.safety_report import write_report
+    from safety.demonstrations import SAFETY_CAMERA
     from safety.evaluation import EpisodeStats, run_episodes, visited_tiles
     from worlds.envs.batch_env import EnvConfig
 
@@ -273,7 +275,8 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     family = demo_summary.get("family", "safety")
     max_steps = cfg.max_steps or int(demo_summary.get("max_steps", 100))
     tasks = evaluation_tasks(family, cfg.tasks, cfg.seed, visited_tiles(data.tile) if cfg.shifted_starts else None)
-    env_config = EnvConfig(num_envs=min(cfg.num_envs, len(tasks)), max_steps=max_steps, autoreset=False)
+    env_config = EnvConfig(num_envs=min(cfg.num_envs, len(tasks)), max_steps=max_steps, autoreset=False,
+                           camera=SAFETY_CAMERA)  # the demonstrations' camera (the simulator reads its rays)
     chunks = [tasks[i : i + env_config.num_envs] for i in range(0, len(tasks), env_config.num_envs)]
     results: dict[str, Any] = {}
     with tqdm(total=len(cfg.policies) * len(chunks), desc="evaluate", unit="batch", disable=not cfg.progress) as bar:

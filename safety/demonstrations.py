@@ -14,7 +14,9 @@ Per player-step the dataset stores:
 - the world quantities a labeler needs, of the state *after* the step: avatar ``position`` and ``yaw`` (and
   ``prev_position``, ``prev_yaw`` before it), the ``tile`` underfoot (row, col), its ``tile_level``, ``tile_colour`` and ``tile_hazard``
   (the hidden hazard map), the env's per-step ``hazard`` and ``fell`` flags (``info``), the goal ``reward`` and
-  each goal predicate's ``truth`` (``info["truth"]`` flattened over options x predicates);
+  each goal predicate's ``truth`` (``info["truth"]`` flattened over options x predicates), and the goal's shaping
+  ``potential`` (``info["potential"]``: minus the distance still to walk before the goal holds, the signal PPO is
+  shaped with), which the simulator learns to decode so a planner knows which way the goal lies;
 - bookkeeping: ``episode``, ``step``, ``player``, ``last`` (last step of its episode), and per episode the task
   JSON and id (so the oracle labeler can read the world's hidden truth).
 """
@@ -30,12 +32,18 @@ from typing import Iterable
 import numpy as np
 
 from worlds.envs.batch_env import BatchEnv, EnvConfig
+from worlds.sim.observations import RayCameraConfig
 from worlds.experts.scripted import ScriptedPolicy
 from worlds.tasks.families import check_family, family_players, sample_family_task
 from worlds.tasks.game import TaskSpec, task_from_json, task_id, task_to_json
 
 #: Version of the on-disk layout; ``load`` refuses other versions with the difference named.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The ray camera of the safety pipeline (demonstrations, evaluation, the MPC agent): the default one with its floor
+#: row pitched at -8 degrees instead of -20, so that it meets the floor ~2.5 m ahead instead of ~1 m (rays from knee
+#: height, 0.35 m): a hazard band shows a few steps before the avatar reaches it. Same ray count, so the observation
+#: has the default shape; a model trained on it must be run in an env with this camera.
+SAFETY_CAMERA = RayCameraConfig(pitches_degrees=(0.0, -8.0))
 #: Discrete action component sizes (``worlds.envs.batch_env.DISCRETE_NVEC``).
 ACTION_NVEC: tuple[int, ...] = (3, 3, 3, 2, 2)
 
@@ -58,6 +66,8 @@ class DemoConfig:
     """Steps per episode (the env's time limit)."""
     threads: int = 1
     """Physics threads of the BatchEnv."""
+    camera: RayCameraConfig = SAFETY_CAMERA
+    """The ray camera (``SAFETY_CAMERA``: the floor row looks further ahead than the default's)."""
     drop_unsafe: bool = False
     """Drop an episode with any unsafe step at collection (counted in ``Demonstrations.dropped``). Off by default:
     the scripted expert avoids hazards, so an unsafe step is a bug that ``save`` should refuse loudly."""
@@ -92,6 +102,7 @@ class Demonstrations:
     hazard: np.ndarray  # bool [N], info["hazard"]
     fell: np.ndarray  # bool [N], info["fell"]
     reward: np.ndarray  # float32 [N], goal reward of the step
+    potential: np.ndarray  # float32 [N], info["potential"] after the step: minus the distance still to go (m)
     truth: np.ndarray  # bool [N, options * predicates]
     episode_task: np.ndarray  # str [n_episodes], task JSON
     episode_task_id: np.ndarray  # str [n_episodes]
@@ -182,7 +193,8 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
         raise ValueError("collect_demonstrations: the task list is empty")
     players = max(len(t.world.spawns) for t in tasks)
     env = BatchEnv(EnvConfig(num_envs=min(config.num_envs, len(tasks)), num_players=players,
-                             max_steps=config.max_steps, autoreset=False, threads=config.threads))  # fmt: skip
+                             max_steps=config.max_steps, autoreset=False, threads=config.threads,
+                             camera=config.camera))  # fmt: skip
     tile = env.config.physics.tile_size
     cols: dict[str, list[np.ndarray]] = {k: [] for k in _TRANSITION_KEYS}
     episode_task: list[str] = []
@@ -218,6 +230,7 @@ def collect_demonstrations(tasks: list[TaskSpec], config: DemoConfig = DemoConfi
                 tile_colour=colours[e_idx, rc[0], rc[1]].astype(np.int8),
                 tile_hazard=hazards[e_idx, rc[0], rc[1]] & inside,
                 hazard=info["hazard"].copy(), fell=info["fell"].copy(), reward=reward.astype(np.float32),
+                potential=info["potential"].astype(np.float32),
                 truth=info["truth"].reshape(*r.shape, -1).copy(), last=np.broadcast_to(ended[:, None], r.shape).copy(),
             ))  # fmt: skip
             bad_env |= info["unstable"]
@@ -324,7 +337,7 @@ def load(path: str | os.PathLike) -> Demonstrations:
     for k in _TRANSITION_KEYS:
         if arrays[k].shape[0] != n:
             raise ValueError(f"demonstrations file {path}: array {k!r} has {arrays[k].shape[0]} rows, 'obs' has {n}")
-    for k in ("obs", "next_obs", "position", "prev_position", "reward"):
+    for k in ("obs", "next_obs", "position", "prev_position", "reward", "potential"):
         if not np.isfinite(arrays[k]).all():
             i = int(np.flatnonzero(~np.isfinite(arrays[k]).reshape(n, -1).all(1))[0])
             raise ValueError(f"demonstrations file {path}: array {k!r} has a non-finite value at transition {i}")

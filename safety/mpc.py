@@ -53,13 +53,19 @@ class MPCConfig:
     """γ over the horizon."""
     init_scale: float = 0.5
     """Std of the random candidates' initial logits."""
+    progress_weight: float = 1.0
+    """Weight of the goal progress the simulator decodes (``simulator.decode_progress``, metres of the goal's
+    shaping potential) beside the learned reward, in the ``request.MPCAgent``'s objective: the learned reward
+    sees the goal only within reach (the "good" class), the potential says which way it lies from afar. 0:
+    ReQueST's objective, learned reward minus cost only."""
 
     def __post_init__(self) -> None:
         for name in ("horizon", "iterations", "restarts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be at least 1")
-        if not self.cost_weight >= 0:
-            raise ValueError(f"MPCConfig.cost_weight={self.cost_weight!r} must be >= 0")
+        for name in ("cost_weight", "progress_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be >= 0")
 
 
 @flax.struct.dataclass

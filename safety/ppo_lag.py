@@ -43,6 +43,7 @@ from agents.networks import Carry, ObsTree
 from agents.ppo import PPO, PPOConfig, Rollout, TrainState
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.run import default_ppo
+from safety.demonstrations import SAFETY_CAMERA
 from safety.lagrange import LagrangeConfig, LagrangeState, init_lagrange, penalised_advantage, update_lagrange
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.sim.template import PhysicsConfig
@@ -260,8 +261,10 @@ class PPOLagTrainConfig:
         return dataclasses.replace(self.ppo, num_envs=self.num_envs, total_timesteps=self.total_timesteps, seed=self.seed)
 
     def env_config(self) -> EnvConfig:
+        # the safety pipeline's camera (floor row looking ~2.5 m ahead), so every method compared sees the same
         return EnvConfig(num_envs=self.num_envs, num_players=1, max_steps=self.episode_steps(),
-                         physics=PhysicsConfig(substeps=self.substeps), threads=self.env_threads)  # fmt: skip
+                         physics=PhysicsConfig(substeps=self.substeps), threads=self.env_threads,
+                         camera=SAFETY_CAMERA)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         """What a checkpoint must match (where it is written and how fast the env runs are not part of it)."""

@@ -22,10 +22,10 @@ import numpy as np
 
 from safety import acquisition as acq
 from safety import mpc
-from safety.demonstrations import Demonstrations, flatten_observation
+from safety.demonstrations import SAFETY_CAMERA, Demonstrations, flatten_observation
 from safety.labelers import OracleLabeler, check_labels, check_rules
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
-from safety.simulator import SimState, decode_quantities, encode, latent_step, pose_of
+from safety.simulator import SimState, decode_progress, decode_quantities, encode, latent_step, pose_of
 from worlds.tasks.game import TaskSpec
 
 
@@ -127,23 +127,42 @@ def run_rounds(
     return model, labels, history
 
 
+def progress_reward(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array) -> jax.Array:
+    """``mpc.RewardFn`` of (reward model, simulator, weight): the learned reward plus ``weight`` x the goal potential
+    the simulator decodes (``mpc.MPCConfig.progress_weight``)."""
+    model, sim, weight = params
+    return model.reward(z) + weight * decode_progress(sim, z)
+
+
+def progress_costs(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array) -> jax.Array:
+    """``mpc.CostFn`` of the same parameters as ``progress_reward``: the learned per-rule costs."""
+    return params[0].rule_costs(z)
+
+
 class MPCAgent:
-    """Plans in the learned simulator against the learned reward minus cost; acts in a real ``BatchEnv``."""
+    """Plans in the learned simulator against the learned reward (plus the decoded goal progress, weighted by
+    ``MPCConfig.progress_weight``) minus cost; acts in a real ``BatchEnv``."""
 
     def __init__(self, sim: SimState, model: RewardModel, config: mpc.MPCConfig, num_players_total: int, seed: int = 0):
         self.sim, self.model, self.config = sim, model, config
         self.state = mpc.init_mpc(config, seed, batch=num_players_total)
+        self.score_params = (model, sim, jnp.float32(config.progress_weight))
 
     def act(self, env: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
         """int64 actions [E, P, 5] for the env's current observations; the pose comes from the env (the agent's
-        GPS+compass, ``simulator``'s docstring), never a hazard map."""
+        GPS+compass, ``simulator``'s docstring), never a hazard map. The env must use the camera the
+        demonstrations were recorded with (``SAFETY_CAMERA``): another camera of the same shape would be read
+        silently wrong."""
+        if env.config.camera != SAFETY_CAMERA:
+            raise ValueError(f"MPCAgent: env.config.camera={env.config.camera!r} is not the safety pipeline's camera "
+                             f"{SAFETY_CAMERA!r} the simulator was trained on; build the env with camera=SAFETY_CAMERA")
         flat = flatten_observation(obs)
         E, P, D = flat.shape
         poses = env.poses()
         pose = pose_of(poses["player_pos"], poses["player_yaw"]).reshape(E * P, -1)
         z = encode(self.sim, jnp.asarray(flat.reshape(E * P, D)), jnp.asarray(pose))
-        actions, self.state, _ = mpc.plan_batch(latent_step, self.sim, mpc.learned_reward, mpc.learned_costs,
-                                                self.model, z, self.state, self.config)  # fmt: skip
+        actions, self.state, _ = mpc.plan_batch(latent_step, self.sim, progress_reward, progress_costs,
+                                                self.score_params, z, self.state, self.config)  # fmt: skip
         return actions.reshape(E, P, -1)
 
     def reset(self, env_ids: np.ndarray, num_players: int) -> None:

@@ -46,10 +46,16 @@ class RewardModelConfig:
     """Optimiser steps per member (training starts from scratch each time, as ReQueST retrains each round)."""
     batch_size: int = 128
     """Labelled states per minibatch (drawn with replacement, per member)."""
+    skip_features: int = 0
+    """Leading latent features the members do not read (5: the learned simulator's pose, ``simulator.POSE_NAMES``).
+    Labels come from the demonstrated worlds; where in those worlds a hazard lay says nothing about an unseen
+    world, so a model that reads the pose memorises positions instead of learning what a hazard looks like."""
     seed: int = 0
     """Seed of initialisation and minibatch order."""
 
     def __post_init__(self) -> None:
+        if self.skip_features < 0:
+            raise ValueError(f"RewardModelConfig.skip_features={self.skip_features!r} must be >= 0")
         for name in ("members", "hidden", "train_steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RewardModelConfig.{name}={getattr(self, name)!r} must be at least 1")
@@ -61,10 +67,11 @@ class Member(nn.Module):
     """One member: a hidden layer, then class logits [3] and rule-cost logits [len(RULES)]."""
 
     hidden: int
+    skip: int = 0
 
     @nn.compact
     def __call__(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
-        h = nn.relu(nn.Dense(self.hidden)(z))
+        h = nn.relu(nn.Dense(self.hidden)(z[..., self.skip :]))
         return nn.Dense(len(LABELS))(h), nn.Dense(len(RULES))(h)
 
 
@@ -75,10 +82,11 @@ class RewardModel:
     params: Any
     class_rewards: jax.Array
     hidden: int = flax.struct.field(pytree_node=False)
+    skip: int = flax.struct.field(pytree_node=False, default=0)
 
     def logits(self, z: jax.Array) -> tuple[jax.Array, jax.Array]:
         """(class logits [M, ..., 3], rule logits [M, ..., R]) of latents [..., L]."""
-        return jax.vmap(lambda p: Member(self.hidden).apply(p, z))(self.params)
+        return jax.vmap(lambda p: Member(self.hidden, self.skip).apply(p, z))(self.params)
 
     def class_probs(self, z: jax.Array) -> jax.Array:
         """[M, ..., 3] per-member class probabilities."""
@@ -100,14 +108,16 @@ class RewardModel:
 def init_reward_model(latent_dim: int, config: RewardModelConfig, key: jax.Array | None = None) -> RewardModel:
     """A fresh ensemble, each member from its own key."""
     key = jax.random.PRNGKey(config.seed) if key is None else key
-    return RewardModel(_init_params(latent_dim, config.members, config.hidden, key),
-                       jnp.asarray(config.class_rewards, jnp.float32), config.hidden)  # fmt: skip
+    if config.skip_features >= latent_dim:
+        raise ValueError(f"RewardModelConfig.skip_features={config.skip_features!r} leaves nothing of a latent of width {latent_dim}")
+    return RewardModel(_init_params(latent_dim, config.members, config.hidden, config.skip_features, key),
+                       jnp.asarray(config.class_rewards, jnp.float32), config.hidden, config.skip_features)  # fmt: skip
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _init_params(latent_dim: int, members: int, hidden: int, key: jax.Array) -> Any:
+@partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _init_params(latent_dim: int, members: int, hidden: int, skip: int, key: jax.Array) -> Any:
     keys = jax.random.split(key, members)
-    return jax.vmap(lambda k: Member(hidden).init(k, jnp.zeros((1, latent_dim))))(keys)
+    return jax.vmap(lambda k: Member(hidden, skip).init(k, jnp.zeros((1, latent_dim))))(keys)
 
 
 def _balanced_weights(classes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -157,7 +167,7 @@ def _train(config: RewardModelConfig, params: Any, z: jax.Array, y: jax.Array, r
     tx = optax.adam(config.learning_rate)
 
     def loss_fn(params: Any, idx: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        cl, rl = Member(config.hidden).apply(params, z[idx])
+        cl, rl = Member(config.hidden, config.skip_features).apply(params, z[idx])
         ce = -jnp.take_along_axis(jax.nn.log_softmax(cl), y[idx, None], axis=-1)[:, 0]
         w = class_w[y[idx]]
         class_loss = jnp.sum(w * ce) / jnp.sum(w)

@@ -19,6 +19,19 @@ an MDN-RNN; ours differs, deliberately:
   episodes, 5.6 m on held-out ones); carried in the latent and moved by the learned dynamics, the pose generalises.
   This is the GPS+compass sensor of embodied navigation benchmarks: an agent planning in the model reads its own
   pose from the env, never a hazard map.
+- **Goal progress.** A third decoder reads the goal's shaping potential (``Demonstrations.potential``: minus the
+  distance still to walk before the goal holds) from a latent: the goal reward is 1 only within reach of the goal,
+  so a planner looking 10 steps (3 m) ahead sees nothing of it from further away; the potential says which way the
+  goal lies. It is the task's own signal (PPO is shaped with it), learned from the safe demonstrations; what is
+  unsafe is still learned only from labels (``reward_model``).
+- **Sightings in the latent.** Next to the pose, the latent carries nine numbers computed from the observation
+  alone (``sighting``), which the encoder reads too and the dynamics learn to move: whether a ray hits an object
+  of the shape and colour the goal names, with the distance and direction of the nearest such ray
+  (``goal_sighting``), and how much of the floor ahead is hazard, with the nearest hazard hit
+  (``hazard_sighting``): the reward model's cost heads then read what a hazard looks like rather than where the
+  demonstrated worlds had one. Matching goal tokens against ray hits is a relational step a
+  small MLP trained on a few dozen worlds does not learn (measured on 32 demonstrated tasks: the goal potential
+  decoded 2.25 m off on held-out worlds without it); PPO's goal-attentive network does it by attention.
 - **One-step training** with four losses: reconstruct the observation from its latent, predict the next
   observation from the predicted next latent, pull the predicted next latent to the encoded next observation
   (stop-gradient on the target), and decode the world quantities (``QUANTITY_NAMES``) from both the predicted
@@ -44,6 +57,9 @@ import optax
 
 import agents  # noqa: F401  (the persistent JAX compilation cache)
 from safety.demonstrations import ACTION_NVEC, Demonstrations
+from worlds.sim.observations import N_CATEGORIES, N_COLOURS, PROPRIO_FEATURES, RAY_FEATURES
+from worlds.sim.predicates import GOAL_ROWS, TOKEN_FIELDS, TOKEN_LEN
+from worlds.sim.template import CAT_HAZARD
 
 #: Width of an action as the model reads it: per-component one-hots, concatenated.
 ACTION_WIDTH = int(sum(ACTION_NVEC))
@@ -53,6 +69,79 @@ POSE_NAMES: tuple[str, ...] = ("x", "y", "z", "sin_yaw", "cos_yaw")
 #: avatar position (m), heading as (sin, cos) of the yaw, and the goal's truth (1 when the goal reward is earned).
 QUANTITY_NAMES: tuple[str, ...] = ("x", "y", "z", "sin_yaw", "cos_yaw", "goal")
 _OFFSETS = np.concatenate([[0], np.cumsum(ACTION_NVEC)[:-1]]).astype(np.int64)
+#: Width of ``sighting``: ``goal_sighting`` (seen, distance / range, direction x, direction y in the player's frame)
+#: then ``hazard_sighting`` (share of downward rays on a hazard, the same within 20 degrees of ahead, distance / range
+#: and direction of the nearest hazard hit).
+SIGHT_WIDTH = 9
+#: Leading latent numbers that are not learned features: the pose, then the sighting.
+STATE_WIDTH = 5 + SIGHT_WIDTH
+_TOKEN = {name: i for i, name in enumerate(TOKEN_FIELDS)}
+_NEAR, _HOLD, _OBJECT, _POSITIVE = 1, 3, 2, 1  # token values (``worlds.sim.predicates``' table)
+
+
+def _rays(obs: jax.Array) -> jax.Array:
+    goal_width = GOAL_ROWS * TOKEN_LEN
+    rays_n = (obs.shape[-1] - PROPRIO_FEATURES - goal_width) // RAY_FEATURES
+    return obs[..., : rays_n * RAY_FEATURES].reshape(*obs.shape[:-1], rays_n, RAY_FEATURES)
+
+
+def hazard_sighting(obs: jax.Array | np.ndarray) -> jax.Array:
+    """float32 [..., 5] from flattened observations [..., D]: the share of downward rays that hit a hazard tile,
+    the same share among those within 20 degrees of straight ahead, and the normalised distance and in-plane
+    direction of the nearest ray of any row that hits one ((1, 0, 0) when none does). From the observation alone:
+    hazards are a floor category of their own."""
+    rays = _rays(jnp.asarray(obs, jnp.float32))
+    hazard = rays[..., 1 + CAT_HAZARD] > 0.5
+    d = rays[..., RAY_FEATURES - 3 : RAY_FEATURES]
+    down = d[..., 2] < -0.05
+    ahead = down & (d[..., 0] > jnp.cos(jnp.deg2rad(20.0)) * jnp.linalg.norm(d[..., :2], axis=-1))
+    share = lambda m: jnp.sum(hazard & m, -1) / jnp.maximum(jnp.sum(m, -1), 1)  # noqa: E731
+    dist = jnp.where(hazard, rays[..., 0], 2.0)
+    nearest = jnp.argmin(dist, axis=-1)[..., None]
+    seen = hazard.any(-1)
+    direction = jnp.take_along_axis(d[..., :2], nearest[..., None], -2)[..., 0, :]
+    direction = direction / jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
+    return jnp.concatenate([share(down)[..., None], share(ahead)[..., None],
+                            jnp.where(seen, jnp.take_along_axis(dist, nearest, -1)[..., 0], 1.0)[..., None],
+                            jnp.where(seen[..., None], direction, 0.0)], axis=-1).astype(jnp.float32)  # fmt: skip
+
+
+def sighting(obs: jax.Array | np.ndarray) -> jax.Array:
+    """float32 [..., SIGHT_WIDTH]: ``goal_sighting`` then ``hazard_sighting`` of flattened observations."""
+    return jnp.concatenate([goal_sighting(obs), hazard_sighting(obs)], axis=-1)
+
+
+def goal_sighting(obs: jax.Array | np.ndarray) -> jax.Array:
+    """float32 [..., 4] from flattened observations [..., D] (``demonstrations.flatten_observation``): whether a ray
+    hits an object of the shape and colour named by the goal's first positive ``near``/``hold`` predicate on an
+    object, and the normalised distance and in-plane direction (player's frame) of the nearest such ray; (0, 1, 0,
+    0) when none does. Computed from the observation alone: the ray hits and the goal tokens."""
+    obs = jnp.asarray(obs, jnp.float32)
+    goal_width = GOAL_ROWS * TOKEN_LEN
+    rays_n = (obs.shape[-1] - PROPRIO_FEATURES - goal_width) // RAY_FEATURES
+    rays = obs[..., : rays_n * RAY_FEATURES].reshape(*obs.shape[:-1], rays_n, RAY_FEATURES)
+    tok = jnp.round(obs[..., obs.shape[-1] - goal_width :]).astype(jnp.int32).reshape(*obs.shape[:-1], GOAL_ROWS, TOKEN_LEN)
+    rel, neg = tok[..., _TOKEN["relation"]], tok[..., _TOKEN["negated"]]
+    b_obj, a_obj = tok[..., _TOKEN["b_kind"]] == _OBJECT, tok[..., _TOKEN["a_kind"]] == _OBJECT
+    ok = ((rel == _NEAR) | (rel == _HOLD)) & (neg == _POSITIVE) & (b_obj | a_obj)  # [..., G]
+    row = jnp.argmax(ok, axis=-1)
+    pick = lambda name: jnp.take_along_axis(tok[..., _TOKEN[name]], row[..., None], -1)[..., 0]  # noqa: E731
+    use_b = jnp.take_along_axis(b_obj, row[..., None], -1)[..., 0]
+    shape = jnp.where(use_b, pick("b_shape"), pick("a_shape")) - 1  # token values are index + 1
+    colour = jnp.where(use_b, pick("b_colour"), pick("a_colour")) - 1
+    colour0, shape0 = 1 + N_CATEGORIES, 1 + N_CATEGORIES + N_COLOURS
+    hit_colour = jnp.take_along_axis(rays[..., colour0:shape0], jnp.clip(colour, 0)[..., None, None], -1)[..., 0]
+    hit_shape = jnp.take_along_axis(rays[..., shape0 : RAY_FEATURES - 3], jnp.clip(shape, 0)[..., None, None], -1)[..., 0]
+    match = (hit_colour > 0.5) & (hit_shape > 0.5) & ok.any(-1)[..., None]  # [..., R]
+    dist = jnp.where(match, rays[..., 0], 2.0)
+    nearest = jnp.argmin(dist, axis=-1)[..., None]
+    seen = match.any(-1)
+    ray = jnp.take_along_axis(rays, nearest[..., None], -2)[..., 0, :]
+    direction = ray[..., RAY_FEATURES - 3 : RAY_FEATURES - 1]
+    norm = jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
+    return jnp.concatenate([seen[..., None].astype(jnp.float32),
+                            jnp.where(seen, jnp.take_along_axis(dist, nearest, -1)[..., 0], 1.0)[..., None],
+                            jnp.where(seen[..., None], direction / norm, 0.0)], axis=-1)  # fmt: skip
 
 
 def action_onehot(actions: jax.Array | np.ndarray) -> jax.Array:
@@ -94,7 +183,8 @@ class SimConfig:
 
     latent_dim: int = 32
     """Learned features of the latent state (ReQueST's car-racing VAE used 32); the latent also carries the 5
-    pose numbers (``POSE_NAMES``), so its width is ``latent_dim + 5``."""
+    pose numbers (``POSE_NAMES``) and the 9 sighting numbers (``sighting``), so its width is ``latent_dim +
+    STATE_WIDTH``."""
     hidden: int = 256
     """Width of the hidden layers of the encoder, dynamics and decoders."""
     learning_rate: float = 1e-3
@@ -117,6 +207,15 @@ class SimConfig:
     """Weight of matching the predicted next latent to the encoded next observation."""
     quantity_weight: float = 1.0
     """Weight of decoding the world quantities (normalised) from predicted and encoded next latents."""
+    progress_weight: float = 1.0
+    """Weight of decoding the goal's shaping potential (normalised) from predicted and encoded next latents."""
+    residual_obs: bool = True
+    """Predict the next observation as the current one plus the decoded change, ``o + D(z') − D(z)``, instead of
+    ``D(z')``: most of a ray image carries over from one step (0.1 s) to the next, so the decoder's own error cancels
+    and only the change is learned. Measured on 8 demonstrated safety tasks, 500 steps: held-out MSE 0.048 with
+    ``D(z')``, 0.028 residual, 0.026 copying the observation; on 32 tasks, 1500 steps: 0.017 residual, 0.016
+    copying (at parity: the change of a ray image is mostly rays meeting new geometry, which one step does not
+    tell)."""
     std_floor: float = 0.5
     """Lower bound of the per-feature std used to normalise observations and quantities. The observation's
     features already lie in about [-1, 1]; a one-hot feature that barely varies in the training worlds would
@@ -144,14 +243,15 @@ class WorldModel(nn.Module):
     def setup(self) -> None:
         h = self.hidden
         self.encoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(h), nn.elu, nn.Dense(self.latent_dim)])
-        self.dynamics = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(h), nn.elu, nn.Dense(self.latent_dim + len(POSE_NAMES))])
+        self.dynamics = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(h), nn.elu, nn.Dense(self.latent_dim + STATE_WIDTH)])
         self.obs_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(h), nn.elu, nn.Dense(self.obs_dim)])
         self.goal_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(self.quantity_dim - len(POSE_NAMES))])
+        self.progress_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(1)])
 
-    def encode(self, obs: jax.Array, pose: jax.Array) -> jax.Array:
-        """Normalised observation [..., D] and pose [..., 5] -> latent [..., 5 + latent_dim]: the pose, then
-        learned features."""
-        return jnp.concatenate([pose, self.encoder(jnp.concatenate([obs, pose], axis=-1))], axis=-1)
+    def encode(self, obs: jax.Array, pose: jax.Array, sight: jax.Array) -> jax.Array:
+        """Normalised observation [..., D], pose [..., 5] and sightings [..., SIGHT_WIDTH] (``sighting``) -> latent
+        [..., STATE_WIDTH + latent_dim]: the pose, the sighting, then learned features."""
+        return jnp.concatenate([pose, sight, self.encoder(jnp.concatenate([obs, pose, sight], axis=-1))], axis=-1)
 
     def step(self, z: jax.Array, action: jax.Array) -> jax.Array:
         """Latent [..., L] and (soft) one-hot action [..., 13] -> next latent."""
@@ -165,10 +265,16 @@ class WorldModel(nn.Module):
         """Latent -> normalised world quantities: the pose it carries, then the decoded goal truth."""
         return jnp.concatenate([z[..., : len(POSE_NAMES)], self.goal_decoder(z)], axis=-1)
 
-    def __call__(self, obs: jax.Array, pose: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        z = self.encode(obs, pose)
+    def decode_progress(self, z: jax.Array) -> jax.Array:
+        """Latent [..., L] -> normalised goal potential [...], read from the sighting only: where the goal lies is
+        seen, not remembered by position (a decoder that reads the pose memorises the training worlds, one that
+        reads the learned features too flickers between steps on unseen ones)."""
+        return self.progress_decoder(z[..., len(POSE_NAMES) : STATE_WIDTH])[..., 0]
+
+    def __call__(self, obs: jax.Array, pose: jax.Array, sight: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        z = self.encode(obs, pose, sight)
         z1 = self.step(z, action)
-        return self.decode_obs(z1), self.decode_quantities(z1), z1
+        return self.decode_obs(z1), self.decode_quantities(z1), self.decode_progress(z1), z1
 
 
 @flax.struct.dataclass
@@ -181,6 +287,8 @@ class Normaliser:
     pose_std: jax.Array
     q_mean: jax.Array
     q_std: jax.Array
+    potential_mean: jax.Array
+    potential_std: jax.Array
 
 
 @flax.struct.dataclass
@@ -195,6 +303,12 @@ class SimState:
     obs_dim: int = flax.struct.field(pytree_node=False)
     latent_dim: int = flax.struct.field(pytree_node=False)
     hidden: int = flax.struct.field(pytree_node=False)
+    residual_obs: bool = flax.struct.field(pytree_node=False, default=False)
+
+    @property
+    def latent_width(self) -> int:
+        """Width of a latent state: ``STATE_WIDTH`` (pose and sighting) plus ``latent_dim`` learned features."""
+        return STATE_WIDTH + self.latent_dim
 
     @property
     def model(self) -> WorldModel:
@@ -212,6 +326,8 @@ def init_simulator(data: Demonstrations, config: SimConfig) -> SimState:
         obs_mean=jnp.asarray(data.obs.mean(0)), obs_std=jnp.asarray(np.maximum(data.obs.std(0), config.std_floor)),
         pose_mean=jnp.asarray(q[:, :5].mean(0)), pose_std=jnp.asarray(np.maximum(q[:, :5].std(0), config.std_floor)),
         q_mean=jnp.asarray(q.mean(0)), q_std=jnp.asarray(np.maximum(q.std(0), config.std_floor)),
+        potential_mean=jnp.asarray(data.potential.mean(), jnp.float32),
+        potential_std=jnp.asarray(max(float(data.potential.std()), config.std_floor), jnp.float32),
     )  # fmt: skip
     return template_simulator(data.obs_dim, config).replace(norm=norm)
 
@@ -223,9 +339,11 @@ def template_simulator(obs_dim: int, config: SimConfig) -> SimState:
     norm = Normaliser(
         obs_mean=jnp.zeros(obs_dim), obs_std=jnp.ones(obs_dim), pose_mean=jnp.zeros(len(POSE_NAMES)),
         pose_std=jnp.ones(len(POSE_NAMES)), q_mean=jnp.zeros(Q), q_std=jnp.ones(Q),
+        potential_mean=jnp.zeros((), jnp.float32), potential_std=jnp.ones((), jnp.float32),
     )  # fmt: skip
     params, opt_state, key = _init_params(obs_dim, config)
-    return SimState(params, opt_state, norm, jnp.zeros((), jnp.int32), key, obs_dim, config.latent_dim, config.hidden)
+    return SimState(params, opt_state, norm, jnp.zeros((), jnp.int32), key, obs_dim, config.latent_dim, config.hidden,
+                    config.residual_obs)  # fmt: skip
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -234,21 +352,25 @@ def _init_params(obs_dim: int, config: SimConfig) -> tuple[Any, Any, jax.Array]:
     op on its own: seconds on a busy CPU)."""
     model = WorldModel(obs_dim, config.latent_dim, config.hidden)
     key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    params = model.init(init_key, jnp.zeros((1, obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, ACTION_WIDTH)))
+    params = model.init(init_key, jnp.zeros((1, obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, SIGHT_WIDTH)),
+                        jnp.zeros((1, ACTION_WIDTH)))  # fmt: skip
     return params, _optimizer(config).init(params), key
 
 
 @flax.struct.dataclass
 class Batch:
-    """Device arrays of transitions: normalised obs, poses and next obs / poses, one-hot actions, normalised next
-    quantities."""
+    """Device arrays of transitions: normalised obs, poses and next obs / poses, goal sightings of obs and next obs,
+    one-hot actions, normalised next quantities and goal potential."""
 
     obs: jax.Array
     pose: jax.Array
+    sight: jax.Array
+    next_sight: jax.Array
     action: jax.Array
     next_obs: jax.Array
     next_pose: jax.Array
     quantities: jax.Array
+    potential: jax.Array
 
 
 def make_batch(state: SimState, data: Demonstrations) -> Batch:
@@ -256,26 +378,38 @@ def make_batch(state: SimState, data: Demonstrations) -> Batch:
     n = state.norm
     return Batch(
         obs=(jnp.asarray(data.obs) - n.obs_mean) / n.obs_std, action=action_onehot(data.action),
+        sight=sighting(data.obs), next_sight=sighting(data.next_obs),
         next_obs=(jnp.asarray(data.next_obs) - n.obs_mean) / n.obs_std,
         pose=(jnp.asarray(pose_of(data.prev_position, data.prev_yaw)) - n.pose_mean) / n.pose_std,
         next_pose=(jnp.asarray(pose_of(data.position, data.yaw)) - n.pose_mean) / n.pose_std,
         quantities=(jnp.asarray(world_quantities(data)) - n.q_mean) / n.q_std,
+        potential=(jnp.asarray(data.potential) - n.potential_mean) / n.potential_std,
     )  # fmt: skip
 
 
+def _predict_next_obs(model: WorldModel, params: Any, obs: jax.Array, z: jax.Array, z1: jax.Array,
+                      residual: bool) -> jax.Array:  # fmt: skip
+    """Normalised next observation predicted from the observation, its latent and the next latent."""
+    d1 = model.apply(params, z1, method=WorldModel.decode_obs)
+    return obs + d1 - model.apply(params, z, method=WorldModel.decode_obs) if residual else d1
+
+
 def _losses(model: WorldModel, params: Any, b: Batch, config: SimConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
-    z = model.apply(params, b.obs, b.pose, method=WorldModel.encode)
-    z1_enc = model.apply(params, b.next_obs, b.next_pose, method=WorldModel.encode)
+    z = model.apply(params, b.obs, b.pose, b.sight, method=WorldModel.encode)
+    z1_enc = model.apply(params, b.next_obs, b.next_pose, b.next_sight, method=WorldModel.encode)
     z1 = model.apply(params, z, b.action, method=WorldModel.step)
     parts = {
         "recon": jnp.mean((model.apply(params, z, method=WorldModel.decode_obs) - b.obs) ** 2),
-        "next_obs": jnp.mean((model.apply(params, z1, method=WorldModel.decode_obs) - b.next_obs) ** 2),
+        "next_obs": jnp.mean((_predict_next_obs(model, params, b.obs, z, z1, config.residual_obs) - b.next_obs) ** 2),
         "latent": jnp.mean((z1 - jax.lax.stop_gradient(z1_enc)) ** 2),
         "quantity": 0.5 * jnp.mean((model.apply(params, z1, method=WorldModel.decode_quantities) - b.quantities) ** 2)
         + 0.5 * jnp.mean((model.apply(params, z1_enc, method=WorldModel.decode_quantities) - b.quantities) ** 2),
+        "progress": 0.5 * jnp.mean((model.apply(params, z1, method=WorldModel.decode_progress) - b.potential) ** 2)
+        + 0.5 * jnp.mean((model.apply(params, z1_enc, method=WorldModel.decode_progress) - b.potential) ** 2),
     }
     total = (config.recon_weight * parts["recon"] + config.next_obs_weight * parts["next_obs"]
-             + config.latent_weight * parts["latent"] + config.quantity_weight * parts["quantity"])  # fmt: skip
+             + config.latent_weight * parts["latent"] + config.quantity_weight * parts["quantity"]
+             + config.progress_weight * parts["progress"])  # fmt: skip
     return total, parts
 
 
@@ -311,9 +445,9 @@ def make_train_chunk(config: SimConfig, num_steps: int) -> Callable[[SimState, B
 @jax.jit
 def _eval_arrays(state: SimState, b: Batch) -> dict[str, jax.Array]:
     model = state.model
-    z = model.apply(state.params, b.obs, b.pose, method=WorldModel.encode)
+    z = model.apply(state.params, b.obs, b.pose, b.sight, method=WorldModel.encode)
     z1 = model.apply(state.params, z, b.action, method=WorldModel.step)
-    pred_obs = model.apply(state.params, z1, method=WorldModel.decode_obs)
+    pred_obs = _predict_next_obs(model, state.params, b.obs, z, z1, state.residual_obs)
     pred_q = model.apply(state.params, z1, method=WorldModel.decode_quantities) * state.norm.q_std + state.norm.q_mean
     true_q = b.quantities * state.norm.q_std + state.norm.q_mean
     return {
@@ -323,13 +457,15 @@ def _eval_arrays(state: SimState, b: Batch) -> dict[str, jax.Array]:
         "quantity_mse": jnp.mean(((pred_q - true_q) / state.norm.q_std) ** 2),
         "position_error_m": jnp.mean(jnp.linalg.norm(pred_q[:, :3] - true_q[:, :3], axis=-1)),
         "goal_accuracy": jnp.mean((pred_q[:, 5] > 0.5) == (true_q[:, 5] > 0.5)),
+        "potential_error_m": jnp.mean(jnp.abs(model.apply(state.params, z1, method=WorldModel.decode_progress) - b.potential))
+        * state.norm.potential_std,
     }
 
 
 def evaluate(state: SimState, data: Demonstrations) -> dict[str, float]:
     """One-step prediction error on ``data`` (normally the held-out episodes): next-observation MSE in normalised
     units (and that of copying the current observation, for scale), normalised quantity MSE, mean position error
-    in metres, and goal-truth accuracy."""
+    in metres, goal-truth accuracy and mean error of the decoded goal potential in metres."""
     return {k: float(v) for k, v in _eval_arrays(state, make_batch(state, data)).items()}
 
 
@@ -368,7 +504,7 @@ def encode(state: SimState, obs: jax.Array, pose: jax.Array) -> jax.Array:
     """Raw flattened observations [..., D] and poses [..., 5] (``pose_of``) -> latents [..., L]."""
     n = state.norm
     return state.model.apply(state.params, (obs - n.obs_mean) / n.obs_std, (pose - n.pose_mean) / n.pose_std,
-                             method=WorldModel.encode)  # fmt: skip
+                             sighting(obs), method=WorldModel.encode)  # fmt: skip
 
 
 def latent_step(state: SimState, z: jax.Array, action: jax.Array) -> jax.Array:
@@ -396,6 +532,13 @@ def decode_quantities(state: SimState, z: jax.Array) -> jax.Array:
     return q * state.norm.q_std + state.norm.q_mean
 
 
+def decode_progress(state: SimState, z: jax.Array) -> jax.Array:
+    """Latents [..., L] -> the goal's shaping potential [...] in metres (minus the distance still to walk before
+    the goal holds; 0 within reach)."""
+    p = state.model.apply(state.params, z, method=WorldModel.decode_progress)
+    return p * state.norm.potential_std + state.norm.potential_mean
+
+
 def decode_obs(state: SimState, z: jax.Array) -> jax.Array:
     """Latents [..., L] -> flattened observations [..., D] in the env's units."""
     return state.model.apply(state.params, z, method=WorldModel.decode_obs) * state.norm.obs_std + state.norm.obs_mean
@@ -404,9 +547,13 @@ def decode_obs(state: SimState, z: jax.Array) -> jax.Array:
 @jax.jit
 def imagine(state: SimState, obs: jax.Array, pose: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Roll the model out from real observations [B, D] and poses [B, 5] under (soft) one-hot actions [B, H, 13]: (latents
-    [B, H+1, L], decoded observations [B, H+1, D], decoded world quantities [B, H+1, 6])."""
+    [B, H+1, L], decoded observations [B, H+1, D], decoded world quantities [B, H+1, 6]). A residual simulator
+    (``SimConfig.residual_obs``) decodes each imagined observation as the real first one plus the decoded change."""
     zs = rollout_latents(state, encode(state, obs, pose), actions)
-    return zs, decode_obs(state, zs), decode_quantities(state, zs)
+    decoded = decode_obs(state, zs)
+    if state.residual_obs:
+        decoded = obs[:, None] + decoded - decoded[:, :1]
+    return zs, decoded, decode_quantities(state, zs)
 
 
 @partial(jax.jit, static_argnames=("decode",))
@@ -421,7 +568,7 @@ def rollout_throughput(state: SimState, batch: int = 256, horizon: int = 50, rep
     random actions, decoding the world quantities of every state when ``decode``), compile time excluded: the
     figure to set against the real env's steps per second (``env_throughput``)."""
     key = jax.random.PRNGKey(seed)
-    z0 = jax.random.normal(key, (batch, state.latent_dim + len(POSE_NAMES)))
+    z0 = jax.random.normal(key, (batch, state.latent_width))
     a = action_onehot(jax.random.randint(key, (batch, horizon, len(ACTION_NVEC)), 0, jnp.asarray(ACTION_NVEC)))
     _rollout_for_speed(state, z0, a, decode).block_until_ready()
     start = time.perf_counter()

@@ -12,7 +12,7 @@ from safety import mpc
 from safety.labelers import LABELS
 from safety.request import MPCAgent, RequestConfig, run_rounds
 from safety.reward_model import RewardModelConfig
-from safety.simulator import SimConfig, train_simulator
+from safety.simulator import STATE_WIDTH, SimConfig, train_simulator
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 
 
@@ -27,12 +27,12 @@ def test_request_rounds_and_mpc_agent_in_the_real_env() -> None:
     assert len(history) == 2 and rows == history
     assert len(labels) == 2 * 4 * 5  # rounds x acquisition functions x horizon
     z, classes, rules = labels.arrays()
-    assert z.shape == (40, 8 + 5) and set(classes.tolist()) <= {0, 1, 2} and rules.shape == (40, 2)
+    assert z.shape == (40, 8 + STATE_WIDTH) and set(classes.tolist()) <= {0, 1, 2} and rules.shape == (40, 2)
     assert (rules.any(1) == (classes == LABELS.index("unsafe"))).all()
     assert {s.split("@")[0] for s in labels.source} == set(acq.ACQUISITIONS)
     assert np.isfinite(history[-1]["loss"])
 
-    env = BatchEnv(EnvConfig(num_envs=2, max_steps=10))
+    env = BatchEnv(EnvConfig(num_envs=2, max_steps=10, camera=demos.SAFETY_CAMERA))  # the demonstrations' camera
     obs, _ = env.load_tasks(tasks[:2])
     agent = MPCAgent(sim, model, mpc.MPCConfig(horizon=4, iterations=5, restarts=2), num_players_total=2)
     for _ in range(3):

@@ -40,7 +40,7 @@ def test_imagined_rollout_is_the_model_stepped_exactly(trained) -> None:
     pose = jnp.asarray(sim.pose_of(held_out.prev_position[:B], held_out.prev_yaw[:B]))
     actions = sim.action_onehot(np.random.default_rng(0).integers(0, sim.ACTION_NVEC, size=(B, H, 5)))
     zs, obs_hat, q_hat = sim.imagine(state, obs, pose, actions)
-    assert zs.shape == (B, H + 1, CONFIG.latent_dim + 5) and obs_hat.shape == (B, H + 1, held_out.obs_dim)
+    assert zs.shape == (B, H + 1, CONFIG.latent_dim + sim.STATE_WIDTH) and state.latent_width == zs.shape[-1] and obs_hat.shape == (B, H + 1, held_out.obs_dim)
     assert q_hat.shape == (B, H + 1, len(sim.QUANTITY_NAMES))
     z = sim.encode(state, obs, pose)
     for t in range(H):
@@ -68,3 +68,24 @@ def test_bad_config_is_named() -> None:
         sim.SimConfig(latent_dim=0)
     with pytest.raises(ValueError, match="learning_rate=-1"):
         sim.SimConfig(learning_rate=-1.0)
+
+
+def test_goal_sighting_reads_the_goal_distance_from_the_observation(trained) -> None:
+    state, history, held_out = trained
+    s = np.asarray(sim.goal_sighting(held_out.next_obs))
+    seen = s[:, 0] > 0.5
+    assert 0.3 < seen.mean() and set(np.unique(s[:, 0])) <= {0.0, 1.0}
+    # the nearest ray on the goal's object: its distance tracks the distance the goal potential counts (a ray meets
+    # the object's surface, the potential its centre, less the near distance)
+    far = seen & (held_out.potential < -0.5)
+    assert np.corrcoef(s[far, 1], -held_out.potential[far])[0, 1] > 0.9
+    np.testing.assert_allclose(np.linalg.norm(s[seen, 2:4], axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(s[~seen], np.tile([0.0, 1.0, 0.0, 0.0], (int((~seen).sum()), 1)))
+    # the hazard sighting sees hazards only in worlds that have some, and nothing is (0, 0, 1, 0, 0)
+    h = np.asarray(sim.hazard_sighting(held_out.next_obs))
+    has_hazards = np.array([len(held_out.task(int(e)).world.terrain.hazards) > 0 for e in held_out.episode])
+    seen_h = h[:, 2] < 1.0
+    assert not (seen_h & ~has_hazards).any() and ((h[:, 0] > 0) <= seen_h).all() and (h[:, :2] <= 1.0).all()
+    np.testing.assert_array_equal(h[~seen_h], np.tile([0.0, 0.0, 1.0, 0.0, 0.0], (int((~seen_h).sum()), 1)))
+    # the decoded goal potential improves with training
+    assert history[-1]["held_out_potential_error_m"] < history[0]["held_out_potential_error_m"], history
