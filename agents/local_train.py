@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
 from agents.evaluate import evaluate_policy
-from agents.policies import Policy, PPOPolicy, RandomPolicy
+from agents.policies import Policy, PPOPolicy, RandomPolicy, parse_coplayers
 from agents.ppo import PPOConfig
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.run import CurriculumConfig, RunConfig, RunLog, prepare_run_dir
@@ -60,11 +60,20 @@ class LocalTrainConfig(RunConfig):
     env_threads: int = 1
     """Threads that step the worlds' physics and cast their rays (``EnvConfig.threads``): acting and learning
     wait while the env steps, so the env may use every core then. Results are the same at any count."""
+    coplayers: str = "self"
+    """Who plays beside the learner in multi-player families, comma-separated from self, random, scripted.
+    "self" alone: every player slot learns with shared parameters (self-play). Anything else: slot 0 learns and,
+    per env and episode, one of the named co-players (drawn uniformly) plays the other slots; "self" among them
+    plays with the learner's current parameters without learning there. The scripted expert keeps its path
+    plans outside checkpoints, so a resumed run with it is close to, not exactly, an uninterrupted one."""
+
+    def learning_slots(self) -> int:
+        """Player slots per env that learn: all of them in self-play, slot 0 against fixed co-players."""
+        return family_players(self.family) if parse_coplayers(self.coplayers) == ("self",) else 1
 
     def ppo_config(self) -> PPOConfig:
-        players = family_players(self.family)
         return dataclasses.replace(
-            self.ppo, num_envs=self.num_envs * players, total_timesteps=self.total_timesteps, seed=self.seed
+            self.ppo, num_envs=self.num_envs * self.learning_slots(), total_timesteps=self.total_timesteps, seed=self.seed
         )
 
     def episode_steps(self) -> int:
@@ -104,7 +113,7 @@ def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, RolloutRunner]:
     sampler = make_task_sampler(cfg.family, cfg.curriculum, cfg.curriculum_config, cfg.seed)
     env = BatchEnv(cfg.env_config(), sampler)
     trainer = Trainer(cfg.ppo_config(), env, shaping=cfg.shaping, aux_targets=cfg.ppo.aux_coef > 0,
-                      curriculum=sampler, plr_scores=cfg.curriculum == "plr")  # fmt: skip
+                      curriculum=sampler, plr_scores=cfg.curriculum == "plr", coplayers=parse_coplayers(cfg.coplayers))  # fmt: skip
     return trainer, trainer.runner
 
 
