@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=8.0, help="local: wall-clock training budget")
     parser.add_argument("--total-timesteps", type=int, default=2_000_000, help="local: agent-step budget")
     parser.add_argument("--num-envs", type=int, default=64, help="local: envs stepped together")
+    parser.add_argument("--fixed-play", type=float, default=0.0,
+                        help="population: LeagueConfig.fixed_play, share of episodes beside random / scripted co-players")
     parser.add_argument("--ent-coef", type=float, default=None, help="PPO entropy coefficient (default: the runs')")
     args = parser.parse_args()
 
@@ -64,7 +66,8 @@ def main() -> None:
         ppo = default_ppo() if args.ent_coef is None else dataclasses.replace(default_ppo(), ent_coef=args.ent_coef)
         cfg = PopulationConfig(name="bench_multiagent", family=args.family, members=2, workers=2, iterations=args.iterations,
                                envs_per_worker=args.envs_per_worker, max_steps=80, eval_tasks=8, record_episodes=1,
-                               seed=args.seed, league=LeagueConfig(snapshot_interval=args.interval, max_snapshots=1000),
+                               seed=args.seed, league=LeagueConfig(snapshot_interval=args.interval, max_snapshots=1000,
+                                                   fixed_play=args.fixed_play),
                                ppo=ppo)  # fmt: skip
         run_dir = cfg.run_dir()
         if not args.skip_training:
@@ -84,14 +87,14 @@ def main() -> None:
         iteration = int(name.split("@")[1]) if "@" in name else step
         results[f"{name} (it {iteration})"] = {c: seat_figures(env, tasks, policy, p, 1) for c, p in co_players.items()}
         results[f"{name} (it {iteration})"]["iteration"] = iteration
-    body = {"family": args.family, "trainer": args.trainer, "coplayers": args.coplayers,
+    body = {"family": args.family, "trainer": args.trainer, "coplayers": args.coplayers, "fixed_play": args.fixed_play,
             "iterations": args.iterations, "train_minutes": train_minutes,
             "held_out_tasks": len(tasks), "results": results}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "multiagent.json").write_text(json.dumps(body, indent=1))
 
     kinds = sorted({k for r in results.values() for c in co_players for k in r[c]})
-    budget = (f"{args.iterations} iterations" if args.trainer == "population"
+    budget = (f"{args.iterations} iterations, fixed_play {args.fixed_play}" if args.trainer == "population"
               else f"local, coplayers {args.coplayers}, {results[next(reversed(results))]['iteration']} updates")
     print(f"{args.family}: {budget} in {train_minutes:.1f} min; {len(tasks)} held-out tasks, both seats")
     print(f"{'policy':28s} {'co-player':9s} " + " ".join(f"{k[:11]:>11s}" for k in kinds) + "   (win rate | success | participation)")

@@ -26,7 +26,7 @@ from agents.ppo import PPO, PPOConfig
 from agents.trainer import Trainer
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.sim.template import PhysicsConfig
-from worlds.tasks.families import check_family, family_players
+from worlds.tasks.families import check_family, default_config, family_players
 
 
 class RunError(ValueError):
@@ -50,7 +50,7 @@ class Run:
     def env_config(self, num_envs: int, max_steps: int | None = None) -> EnvConfig:
         """The run's env (players, episode length, physics) at ``num_envs``."""
         return EnvConfig(num_envs=num_envs, num_players=self.players,
-                         max_steps=int(max_steps or self.config.get("max_steps", 60)),
+                         max_steps=int(max_steps or self.config.get("max_steps") or default_config(self.family).episode_length),
                          physics=PhysicsConfig(substeps=int(self.config.get("substeps", PhysicsConfig().substeps))))
 
     @property

@@ -205,7 +205,7 @@ class Driver:
             self.ds.agent_steps += results[m]["steps"]
             self.ds.record_episodes(m, episodes)
             for e in episodes:  # each episode against whoever played beside it (the league's choice or a fixed one)
-                opponent = e.get("coplayer", names[m])
+                opponent = e.get("coplayer") or names[m]  # "" in one-player families: as before, the league's name
                 if opponent != "self":
                     self.ds.league.record(m, opponent, e["outcome"], self.cfg.league.win_rate_decay)
             fit = fitness(self.ds.fitness_window[m])

@@ -105,6 +105,8 @@ def test_local_trainer_learns_in_slot_zero_beside_coplayers_and_resumes_exactly(
     # a run trained beside co-players restores for evaluation like any other
     policy, step = restore_policy(open_run(tmp_path / "straight"), "agent", num_envs=2)
     assert step == 4 and policy.state is not None
+    run = open_run(tmp_path / "straight")  # a run at the family's episode length (max_steps 0) evaluates at it
+    assert dataclasses.replace(run, config=dict(run.config, max_steps=0)).env_config(1).max_steps == 80
     with pytest.raises(ValueError, match=r"coplayers=\['random'\]: the env has 1 player slot"):
         build_trainer(dataclasses.replace(cfg, family="near", coplayers="random"))
 
