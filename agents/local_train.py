@@ -26,8 +26,8 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
-from agents.evaluate import evaluate_policy
-from agents.policies import Policy, PPOPolicy, RandomPolicy, parse_coplayers
+from agents.evaluate import evaluate_policy, seat_figures
+from agents.policies import Policy, PPOPolicy, RandomPolicy, ScriptedExpert, parse_coplayers
 from agents.ppo import PPOConfig
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.run import CurriculumConfig, RunConfig, RunLog, prepare_run_dir
@@ -219,10 +219,28 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
     for split, success in random_references(cfg).items():
         summary[f"random_eval_success_{split}"] = success
     summary["random_eval_success"] = summary["random_eval_success_held_out_world"]
+    if family_players(cfg.family) > 1:
+        summary.update(kind_figures(PPOPolicy(trainer.ppo, trainer.state, name="agent"), cfg))
     if recent:
         summary["train_success"] = float(np.mean(recent, axis=0)[1])
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def kind_figures(policy: Policy, cfg: LocalTrainConfig) -> dict[str, float]:
+    """Multi-player families: ``policy`` and, as the reference, the random policy in every seat beside the
+    random policy and the scripted expert, on both held-out splits together, per game kind (win rate,
+    success, participation; ``agents.evaluate.seat_figures``). Keys ``<agent|random>/<kind>/vs_<co>/<metric>``."""
+    env = BatchEnv(cfg.env_config())
+    random = RandomPolicy(env.single_action_space)
+    tasks = [t for taskset in held_out_sets(cfg.family, cfg.eval_tasks).values() for t in taskset.tasks]
+    out: dict[str, float] = {}
+    for name, player in (("agent", policy), ("random", random)):
+        for co_name, co in (("random", random), ("scripted", ScriptedExpert())):
+            for kind, figures in seat_figures(env, tasks, player, co, seed=cfg.seed + 1).items():
+                for metric in ("win_rate", "success", "participation"):
+                    out[f"{name}/{kind}/vs_{co_name}/{metric}"] = figures[metric]
+    return out
 
 
 def _player_episodes(records: list[EpisodeRecord]) -> list[tuple[float, float, float]]:

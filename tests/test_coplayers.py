@@ -98,7 +98,12 @@ def test_local_trainer_learns_in_slot_zero_beside_coplayers_and_resumes_exactly(
     assert rollout.rewards.shape == (16, 4)  # one learning sequence per env
     assert set(np.unique(runner.coplayer_carry["choice"])) <= {0, 1}
     # exact resume, the co-player mixture's draws and the "self" co-player's LSTM carry included
-    _, (a, b) = straight_and_resumed(lambda name, **kw: tiny_duo(tmp_path, name, **kw))
+    (summary, _), (a, b) = straight_and_resumed(lambda name, **kw: tiny_duo(tmp_path, name, **kw))
+    # the summary reads per game kind, agent and random reference, beside both fixed co-players
+    per_kind = {k for k in summary if k.count("/") == 3}
+    assert per_kind and all(0.0 <= summary[k] <= 1.0 for k in per_kind)
+    assert {k.split("/")[0] for k in per_kind} == {"agent", "random"}
+    assert {k.split("/")[2] for k in per_kind} == {"vs_random", "vs_scripted"}
     for x, y in zip(jax.tree_util.tree_leaves(a.tree), jax.tree_util.tree_leaves(b.tree)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     assert "coplayer_carry" in a.tree["runner"]
