@@ -27,7 +27,9 @@ seats; cells are win rate | success | participation):
 (the scripted expert beside the random policy, for scale: 0.70 | 0.53 success | 0.69). The population at make
 train's size, ``--family duo-ego --iterations 120 --envs-per-worker 64 --fixed-play 0.5 --interval 1000`` (7.8 min,
 123k agent-steps per member), was only slightly above random: member0 vs random 0.55|0.61|0.68, 0.00|0.08|0.19,
-0.44|0.44|0.56 (the local trainer's training success was 0.47 at that many steps). Without the 2-4 tile
+0.44|0.44|0.56 (the local trainer's training success was 0.47 at that many steps); at ``--iterations 240`` (13.7
+min, 246k per member) clearly above random only in competitive games: 0.59|0.57|0.75, 0.00|0.06|0.11,
+0.38|0.44|0.56 (member1: 0.57, 0.11 success, 0.44). Without the 2-4 tile
 promise (duo-ego's first version) the same trainer's training success stayed at 0.30-0.40 for 235k steps, and
 with ``--coplayers self,random,scripted`` for 56k steps the agent was at the random policy's figures; on
 duo-small neither self-play (150k steps) nor the population (60 iterations) left random level.
