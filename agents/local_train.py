@@ -26,8 +26,8 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import Checkpointer, restore_trainer, save_trainer
-from agents.evaluate import evaluate_policy
-from agents.policies import Policy, PPOPolicy, RandomPolicy
+from agents.evaluate import evaluate_policy, seat_figures
+from agents.policies import Policy, PPOPolicy, RandomPolicy, ScriptedExpert, parse_coplayers
 from agents.ppo import PPOConfig
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.run import CurriculumConfig, RunConfig, RunLog, prepare_run_dir
@@ -60,11 +60,20 @@ class LocalTrainConfig(RunConfig):
     env_threads: int = 1
     """Threads that step the worlds' physics and cast their rays (``EnvConfig.threads``): acting and learning
     wait while the env steps, so the env may use every core then. Results are the same at any count."""
+    coplayers: str = "self"
+    """Who plays beside the learner in multi-player families, comma-separated from self, random, scripted.
+    "self" alone: every player slot learns with shared parameters (self-play). Anything else: slot 0 learns and,
+    per env and episode, one of the named co-players (drawn uniformly) plays the other slots; "self" among them
+    plays with the learner's current parameters without learning there. The scripted expert keeps its path
+    plans outside checkpoints, so a resumed run with it is close to, not exactly, an uninterrupted one."""
+
+    def learning_slots(self) -> int:
+        """Player slots per env that learn: all of them in self-play, slot 0 against fixed co-players."""
+        return family_players(self.family) if parse_coplayers(self.coplayers) == ("self",) else 1
 
     def ppo_config(self) -> PPOConfig:
-        players = family_players(self.family)
         return dataclasses.replace(
-            self.ppo, num_envs=self.num_envs * players, total_timesteps=self.total_timesteps, seed=self.seed
+            self.ppo, num_envs=self.num_envs * self.learning_slots(), total_timesteps=self.total_timesteps, seed=self.seed
         )
 
     def episode_steps(self) -> int:
@@ -104,7 +113,7 @@ def build_trainer(cfg: LocalTrainConfig) -> tuple[Trainer, RolloutRunner]:
     sampler = make_task_sampler(cfg.family, cfg.curriculum, cfg.curriculum_config, cfg.seed)
     env = BatchEnv(cfg.env_config(), sampler)
     trainer = Trainer(cfg.ppo_config(), env, shaping=cfg.shaping, aux_targets=cfg.ppo.aux_coef > 0,
-                      curriculum=sampler, plr_scores=cfg.curriculum == "plr")  # fmt: skip
+                      curriculum=sampler, plr_scores=cfg.curriculum == "plr", coplayers=parse_coplayers(cfg.coplayers))  # fmt: skip
     return trainer, trainer.runner
 
 
@@ -210,10 +219,28 @@ def train_local(cfg: LocalTrainConfig, on_update: Callable[[int, dict[str, float
     for split, success in random_references(cfg).items():
         summary[f"random_eval_success_{split}"] = success
     summary["random_eval_success"] = summary["random_eval_success_held_out_world"]
+    if family_players(cfg.family) > 1:
+        summary.update(kind_figures(PPOPolicy(trainer.ppo, trainer.state, name="agent"), cfg))
     if recent:
         summary["train_success"] = float(np.mean(recent, axis=0)[1])
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def kind_figures(policy: Policy, cfg: LocalTrainConfig) -> dict[str, float]:
+    """Multi-player families: ``policy`` and, as the reference, the random policy in every seat beside the
+    random policy and the scripted expert, on both held-out splits together, per game kind (win rate,
+    success, participation; ``agents.evaluate.seat_figures``). Keys ``<agent|random>/<kind>/vs_<co>/<metric>``."""
+    env = BatchEnv(cfg.env_config())
+    random = RandomPolicy(env.single_action_space)
+    tasks = [t for taskset in held_out_sets(cfg.family, cfg.eval_tasks).values() for t in taskset.tasks]
+    out: dict[str, float] = {}
+    for name, player in (("agent", policy), ("random", random)):
+        for co_name, co in (("random", random), ("scripted", ScriptedExpert())):
+            for kind, figures in seat_figures(env, tasks, player, co, seed=cfg.seed + 1).items():
+                for metric in ("win_rate", "success", "participation"):
+                    out[f"{name}/{kind}/vs_{co_name}/{metric}"] = figures[metric]
+    return out
 
 
 def _player_episodes(records: list[EpisodeRecord]) -> list[tuple[float, float, float]]:

@@ -159,6 +159,91 @@ class SlotPolicies:
         return new_carry, out
 
 
+class MixturePolicy:
+    """Per env and episode, one of ``policies`` plays every co-player slot of that env: drawn (with ``weights``)
+    at each episode start from the key the runner hands over, kept until the episode ends. Training against a
+    mix of fixed co-players (the random policy, the scripted expert) and the learner's own parameters gives
+    the learner opponents that do not move while it learns, and partners that act.
+
+    Every policy acts for every env each step (a mixture of a few policies, each one batched call; a policy no
+    env has drawn is skipped) and the actions are picked per env. The draws live in the carry, so a runner's
+    checkpoint keeps them."""
+
+    def __init__(self, policies: "list[Policy]", weights: "list[float] | None" = None, name: str | None = None) -> None:
+        if not policies:
+            raise ValueError("MixturePolicy: policies is empty; give at least one co-player policy")
+        if len({id(p) for p in policies}) != len(policies):
+            raise ValueError("MixturePolicy: the same policy object is listed twice; list each once and weight it")
+        w = np.ones(len(policies)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(policies),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(f"MixturePolicy: weights={weights!r} must be {len(policies)} non-negative numbers with a "
+                             "positive sum")  # fmt: skip
+        self.policies, self.weights = list(policies), w / w.sum()
+        self.name = name or "|".join(p.name for p in self.policies)
+
+    def bind(self, env: Any, slots: np.ndarray) -> None:
+        for policy in self.policies:
+            policy.bind(env, slots)
+
+    def initial_carry(self, num_envs: int, num_slots: int) -> dict[str, Any]:
+        """The draw of every env (-1: none yet; the first step of an episode draws) and each policy's carry."""
+        return {"choice": np.full(num_envs, -1, dtype=np.int32),
+                "policies": [p.initial_carry(num_envs, num_slots) for p in self.policies]}  # fmt: skip
+
+    def act(self, obs: Any, carry: dict[str, Any], done: np.ndarray, key: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+        keys = np.asarray(jax.random.split(np.asarray(key, dtype=np.uint32), len(self.policies) + 1))
+        drawn = np.random.default_rng(keys[-1]).choice(len(self.policies), size=done.shape[0], p=self.weights)
+        choice = np.asarray(carry["choice"])
+        choice = np.where(np.asarray(done, bool) | (choice < 0), drawn, choice).astype(np.int32)
+        out, carries = None, []
+        for i, (policy, c, k) in enumerate(zip(self.policies, carry["policies"], keys)):
+            mine = choice == i
+            if not mine.any():
+                carries.append(c)
+                continue
+            c, action = policy.act(obs, c, done, k)
+            carries.append(c)
+            action = np.asarray(action)
+            if out is None:
+                out = np.empty_like(action)
+            out[mine] = action[mine]
+        assert out is not None  # every env drew some policy
+        return {"choice": choice, "policies": carries}, out
+
+
+#: Co-player names a trainer accepts (``LocalTrainConfig.coplayers``): the learner's own current parameters
+#: (frozen during a rollout), the uniform random policy, the scripted expert.
+COPLAYER_NAMES: tuple[str, ...] = ("self", "random", "scripted")
+
+
+def parse_coplayers(spec: str) -> tuple[str, ...]:
+    """``"random,scripted"`` -> ("random", "scripted"); an empty, repeated or unknown name is an error naming it."""
+    names = tuple(n.strip() for n in spec.split(","))
+    bad = [n for n in names if n not in COPLAYER_NAMES]
+    if bad or not names or len(set(names)) != len(names):
+        raise ValueError(f"coplayers={spec!r}: give distinct names from {list(COPLAYER_NAMES)}, comma-separated"
+                         + (f" (unknown: {bad})" if bad else ""))  # fmt: skip
+    return names
+
+
+def make_coplayers(names: "tuple[str, ...] | list[str]", ppo: PPO, action_space: gym.Space) -> tuple[MixturePolicy, list[PPOPolicy]]:
+    """The co-player mixture of ``names`` (equal weights) and the PPO policies in it that must follow the
+    learner's current parameters ("self"; the caller sets their ``state`` before each rollout)."""
+    policies: list[Any] = []
+    live: list[PPOPolicy] = []
+    for name in names:
+        if name == "self":
+            live.append(PPOPolicy(ppo, None, name="self"))
+            policies.append(live[-1])
+        elif name == "random":
+            policies.append(RandomPolicy(action_space))
+        elif name == "scripted":
+            policies.append(ScriptedExpert())
+        else:
+            raise ValueError(f"co-player {name!r} is not one of {list(COPLAYER_NAMES)}")
+    return MixturePolicy(policies), live
+
+
 def random_key(seed: int) -> np.ndarray:
     """A raw uint32[2] JAX key on the host (what the runner carries and checkpoints)."""
     return np.asarray(jax.random.PRNGKey(seed))

@@ -85,8 +85,8 @@ class RunConfig:
     runs_dir: Path = Path("runs")
     """Parent directory of runs."""
     family: str = "near"
-    """Task family (worlds.tasks.families): near, hold, single, compose, broad, solo, duo, duo-small, trio,
-    quad, safety."""
+    """Task family (worlds.tasks.families): near, hold, single, compose, broad, solo, duo, duo-small, duo-ego,
+    trio, quad, safety."""
     max_steps: int = 60
     """Episode length in agent decisions (6 s of simulated time at the default 10 decisions per second)."""
     substeps: int = PhysicsConfig().substeps

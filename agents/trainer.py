@@ -4,13 +4,14 @@ then one jitted PPO update. ``make_train(cfg, env)`` returns a ``Trainer``."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from agents.curriculum_feed import CurriculumFeed, TaskCurriculum
+from agents.policies import make_coplayers
 from agents.ppo import PPO, PPOConfig, Rollout
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.vecenv import VecEnv
@@ -24,20 +25,36 @@ class Trainer:
 
     ``curriculum``: the env's task sampler when it is a curriculum (``curriculum.sampler.CurriculumSampler``):
     it is fed every finished episode after the rollout it ended in, with Robust PLR's score when
-    ``plr_scores`` (see :mod:`agents.curriculum_feed`)."""
+    ``plr_scores`` (see :mod:`agents.curriculum_feed`).
+
+    ``coplayers``: ``("self",)`` (the default) is the self-play above. Any other choice of
+    :data:`agents.policies.COPLAYER_NAMES` makes player slot 0 the only learning slot (``cfg.num_envs`` is then
+    the env count) and the other slots, per env and episode, one of the named co-players drawn uniformly
+    (:class:`agents.policies.MixturePolicy`); "self" among them plays with the learner's parameters of the
+    rollout, without learning there."""
 
     def __init__(self, cfg: PPOConfig, env: VecEnv, shaping: float = 0.0, aux_targets: bool = False,
-                 curriculum: TaskCurriculum | None = None, plr_scores: bool = False) -> None:
+                 curriculum: TaskCurriculum | None = None, plr_scores: bool = False,
+                 coplayers: Sequence[str] = ("self",)) -> None:
         self.cfg = cfg
         self.ppo = PPO(cfg, env.single_observation_space, env.single_action_space)
         self.state = self.ppo.init(cfg.seed)
         #: Returns of the learner's player-episodes, in the order they finished.
         self.episode_returns: list[float] = []
         self._finished: list[EpisodeRecord] = []
-        self.feed = CurriculumFeed(curriculum, env.num_envs, range(env.num_players), plr_scores) if curriculum else None
+        coplayer, self._live = None, []
+        learning = np.ones(env.num_players, bool)
+        if tuple(coplayers) != ("self",):
+            if env.num_players < 2:
+                raise ValueError(f"coplayers={list(coplayers)!r}: the env has {env.num_players} player slot; co-players "
+                                 "need a multi-player family")  # fmt: skip
+            coplayer, self._live = make_coplayers(tuple(coplayers), self.ppo, env.single_action_space)
+            learning = np.arange(env.num_players) < 1
+        learn_slots = np.flatnonzero(learning)
+        self.feed = CurriculumFeed(curriculum, env.num_envs, learn_slots, plr_scores) if curriculum else None
         hooks = [self._on_episode] + ([self.feed] if self.feed is not None else [])
-        self.runner = RolloutRunner(env, self.ppo, learning=np.ones(env.num_players, bool), shaping=shaping,
-                                    gamma=cfg.gamma, aux_targets=aux_targets, episode_hooks=hooks)  # fmt: skip
+        self.runner = RolloutRunner(env, self.ppo, learning=learning, coplayer=coplayer, shaping=shaping,
+                                    gamma=cfg.gamma, aux_targets=aux_targets, seed=cfg.seed, episode_hooks=hooks)  # fmt: skip
         self.runner.reset(seed=cfg.seed)
 
     @property
@@ -59,6 +76,8 @@ class Trainer:
         """Run num_steps steps of all N sequences with one jitted act call per step."""
         key, rkey = jax.random.split(self.state.key)
         self.state = self.state.replace(key=key)
+        for policy in self._live:  # "self" co-players play with the parameters of this rollout
+            policy.state = self.state
         rollout = self.runner.collect(self.state, rkey, self.cfg.num_steps)
         if self.feed is not None:
             feed_curriculum(self.feed, rollout, self.state, self.cfg)

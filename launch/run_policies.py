@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents.checkpoint import Checkpointer, CheckpointError
-from agents.policies import PPOPolicy
+from agents.policies import PPOPolicy, parse_coplayers
 from agents.ppo import PPO, PPOConfig
 from agents.trainer import Trainer
 from worlds.envs.batch_env import BatchEnv, EnvConfig
@@ -114,8 +114,12 @@ def restore_policy(run: Run, name: str, num_envs: int, step: int | None = None) 
         env = BatchEnv(run.env_config(1))
         obs_space, act_space = env.single_observation_space, env.single_action_space
         if run.kind == "local":
+            coplayers = parse_coplayers(str(run.config.get("coplayers", "self")))  # runs from before the option: self
+            if coplayers != ("self",):  # slot 0 learned alone: P envs give the same P sequences as self-play
+                env = BatchEnv(run.env_config(P))
             trainer = Trainer(dataclasses.replace(ppo_cfg, num_envs=P), env,
-                              shaping=float(run.config.get("shaping", 0.0)), aux_targets=ppo_cfg.aux_coef > 0)
+                              shaping=float(run.config.get("shaping", 0.0)), aux_targets=ppo_cfg.aux_coef > 0,
+                              coplayers=coplayers)  # fmt: skip
             ppo, template = trainer.ppo, trainer.checkpoint_tree()
             batch = ("['runner']", "['train_state'].ret")
         else:

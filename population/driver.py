@@ -96,7 +96,8 @@ class Driver:
         WorkerActor = ray.remote(num_cpus=WORKER_CPUS, max_restarts=-1, max_task_retries=-1)(RolloutWorker)
         self.learners = [LearnerActor.remote(m, self.ppo_cfg, self.env_config, cfg.family, str(run_dir), self.ds.hparams[m])
                          for m in range(K)]  # fmt: skip
-        self.workers = [WorkerActor.remote(w, self.env_config, cfg.family, cfg.ppo, cfg.seed, cfg.shaping, cfg.curriculum, cfg.curriculum_config)
+        self.workers = [WorkerActor.remote(w, self.env_config, cfg.family, cfg.ppo, cfg.seed, cfg.shaping, cfg.curriculum,
+                                           cfg.curriculum_config, cfg.league.fixed_play, cfg.league.fixed_coplayers)
                         for w in range(cfg.workers)]  # fmt: skip
         self.worker_pids = ray.get([w.pid.remote() for w in self.workers])
         self.snapshots = SnapshotStore(run_dir)
@@ -203,9 +204,10 @@ class Driver:
             episodes = results[m]["episodes"]
             self.ds.agent_steps += results[m]["steps"]
             self.ds.record_episodes(m, episodes)
-            if names[m] != "self":
-                for e in episodes:
-                    self.ds.league.record(m, names[m], e["outcome"], self.cfg.league.win_rate_decay)
+            for e in episodes:  # each episode against whoever played beside it (the league's choice or a fixed one)
+                opponent = e.get("coplayer") or names[m]  # "" in one-player families: as before, the league's name
+                if opponent != "self":
+                    self.ds.league.record(m, opponent, e["outcome"], self.cfg.league.win_rate_decay)
             fit = fitness(self.ds.fitness_window[m])
             row.update({f"member{m}/success": fit[0], f"member{m}/participation": fit[1],
                         f"member{m}/loss": metrics[m]["loss"], f"member{m}/lr": self.ds.hparams[m]["lr"]})  # fmt: skip

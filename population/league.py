@@ -16,6 +16,10 @@ from typing import Literal
 import numpy as np
 
 
+#: Co-players that never learn, which the league can mix into a member's episodes (``LeagueConfig.fixed_play``).
+FIXED_COPLAYERS: tuple[str, ...] = ("random", "scripted")
+
+
 @dataclass(frozen=True)
 class LeagueConfig:
     """How co-players are chosen."""
@@ -34,6 +38,20 @@ class LeagueConfig:
     """p in f_hard."""
     win_rate_decay: float = 0.95
     """Weight of the old win rate in its running average."""
+    fixed_play: float = 0.0
+    """Share of a member's episodes whose co-players are a fixed policy of ``fixed_coplayers`` (drawn per env
+    at each episode start by the rollout worker) instead of the league's choice: opponents that do not learn
+    back and partners that act give the learner a signal self-play alone may not (bench/multiagent.py)."""
+    fixed_coplayers: tuple[str, ...] = ("random", "scripted")
+    """The fixed co-players, equally likely: "random" (uniform random policy), "scripted" (the scripted expert)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.fixed_play <= 1.0:
+            raise ValueError(f"LeagueConfig.fixed_play={self.fixed_play!r} must be in [0, 1]")
+        bad = [n for n in self.fixed_coplayers if n not in FIXED_COPLAYERS]
+        if bad or not self.fixed_coplayers or len(set(self.fixed_coplayers)) != len(self.fixed_coplayers):
+            raise ValueError(f"LeagueConfig.fixed_coplayers={self.fixed_coplayers!r}: give distinct names from "
+                             f"{list(FIXED_COPLAYERS)}")  # fmt: skip
 
 
 @dataclass(frozen=True)

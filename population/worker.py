@@ -27,7 +27,7 @@ import numpy as np
 
 from agents.curriculum_feed import CurriculumFeed
 from agents.local_train import make_task_sampler
-from agents.policies import PPOPolicy, random_key
+from agents.policies import MixturePolicy, PPOPolicy, make_coplayers, random_key
 from agents.ppo import PPO, PPOConfig, TrainState
 from agents.rollout import EpisodeRecord, RolloutRunner
 from agents.run import CurriculumConfig
@@ -44,8 +44,10 @@ LEARNING_SLOTS = (0,)
 class _Member:
     runner: RolloutRunner
     key: np.ndarray
-    episodes: list[dict[str, float]] = field(default_factory=list)
+    episodes: list[dict[str, Any]] = field(default_factory=list)
     feed: CurriculumFeed | None = None
+    league_policy: PPOPolicy | None = None
+    """The co-player the league chose for this rollout (its parameters and name are set per rollout)."""
 
 
 def learner_ppo(ppo: PPOConfig, env_config: EnvConfig) -> PPOConfig:
@@ -58,10 +60,16 @@ class RolloutWorker:
 
     def __init__(
         self, worker_id: int, env_config: EnvConfig, family: str, ppo: PPOConfig, seed: int, shaping: float = 0.0,
-        curriculum: str | None = None, curriculum_config: CurriculumConfig | None = None,
+        curriculum: str | None = None, curriculum_config: CurriculumConfig | None = None, fixed_play: float = 0.0,
+        fixed_coplayers: tuple[str, ...] = ("random", "scripted"),
     ):
         """``curriculum``: None draws tasks from the family's whole training split (as before curricula);
-        uniform, filter or plr: from each member's own sampler over ``curriculum_config``'s pool."""
+        uniform, filter or plr: from each member's own sampler over ``curriculum_config``'s pool.
+        ``fixed_play``: share of episodes (per env, drawn at each episode start) whose co-players are one of
+        ``fixed_coplayers`` (``population.league.LeagueConfig``) instead of the league's choice."""
+        if not 0.0 <= fixed_play <= 1.0:
+            raise ValueError(f"RolloutWorker: fixed_play={fixed_play!r} must be in [0, 1]")
+        self.fixed_play, self.fixed_coplayers = float(fixed_play), tuple(fixed_coplayers)
         if curriculum is not None and curriculum not in ("uniform", "filter", "plr"):
             raise ValueError(f"RolloutWorker: curriculum={curriculum!r} is not one of None, 'uniform', 'filter', 'plr'")
         self.curriculum = curriculum
@@ -83,7 +91,7 @@ class RolloutWorker:
         if m is None:
             seed = self.seed + 31 * self.worker_id + member
             m = _Member(runner=None, key=np.asarray(jax.random.fold_in(random_key(seed), 1)))  # type: ignore[arg-type]
-            hooks = [lambda record, m=m: m.episodes.append(_league_row(record))]
+            hooks = [lambda record, m=m: m.episodes.append(_league_row(record, _coplayer_of(m, record.env)))]
             if self.curriculum is None:
                 env = BatchEnv(self.env_config, FamilySampler(self.family))
             else:
@@ -91,8 +99,15 @@ class RolloutWorker:
                 env = BatchEnv(self.env_config, sampler)
                 m.feed = CurriculumFeed(sampler, self.env_config.num_envs, LEARNING_SLOTS, self.curriculum == "plr")
                 hooks.append(m.feed)
+            m.league_policy = PPOPolicy(self.ppo, None, name="self")
+            coplayer: Any = m.league_policy
+            if self.fixed_play > 0.0:  # per env and episode: the league's choice or a fixed co-player
+                fixed, _ = make_coplayers(self.fixed_coplayers, self.ppo, env.single_action_space)
+                share = self.fixed_play / len(fixed.policies)
+                coplayer = MixturePolicy([m.league_policy, *fixed.policies],
+                                         [1.0 - self.fixed_play] + [share] * len(fixed.policies))  # fmt: skip
             m.runner = RolloutRunner(
-                env, self.ppo, learning=LEARNING_SLOTS, coplayer=PPOPolicy(self.ppo, None, name="self"),
+                env, self.ppo, learning=LEARNING_SLOTS, coplayer=coplayer,
                 shaping=self.shaping, gamma=self.ppo.cfg.gamma, aux_targets=self.ppo.cfg.aux_coef > 0, seed=seed,
                 episode_hooks=hooks,
             )  # fmt: skip
@@ -105,9 +120,9 @@ class RolloutWorker:
     ) -> dict[str, Any]:
         """``num_steps`` steps of every env for ``member``; returns the rollout arrays and finished episodes."""
         m = self._member(member)
-        if m.runner.coplayer is not None:  # one-player families have no co-player slots
-            m.runner.coplayer.state = state if coplayer is None else coplayer
-            m.runner.coplayer.name = coplayer_name
+        if m.runner.coplayer is not None and m.league_policy is not None:  # one-player families have no co-players
+            m.league_policy.state = state if coplayer is None else coplayer
+            m.league_policy.name = coplayer_name
         m.key, key = np.asarray(jax.random.split(m.key))
         T = self.ppo.cfg.num_steps
         rollout = m.runner.collect(state, key, T)
@@ -175,7 +190,17 @@ class RolloutWorker:
         return out
 
 
-def _league_row(record: EpisodeRecord) -> dict[str, float]:
-    """What the driver's fitness and the league read of a finished episode: the member's (slot 0) figures."""
+def _coplayer_of(m: _Member, env: int) -> str:
+    """Name of the policy that played the co-player slots of ``env``'s episode that just ended (read in the
+    episode hook, before the next step redraws a mixture's choice)."""
+    coplayer = m.runner.coplayer
+    if isinstance(coplayer, MixturePolicy):
+        return coplayer.policies[int(m.runner.coplayer_carry["choice"][env])].name
+    return coplayer.name if coplayer is not None else ""
+
+
+def _league_row(record: EpisodeRecord, coplayer: str) -> dict[str, Any]:
+    """What the driver's fitness and the league read of a finished episode: the member's (slot 0) figures and
+    who played beside it."""
     return {"return": float(record.returns[0]), "success": float(record.success[0]),
-            "unsafe": float(record.unsafe[0]), "outcome": record.outcome(0)}  # fmt: skip
+            "unsafe": float(record.unsafe[0]), "outcome": record.outcome(0), "coplayer": coplayer}  # fmt: skip

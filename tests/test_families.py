@@ -167,3 +167,30 @@ def test_safety_family_puts_hazards_across_the_short_way_with_a_safe_detour():
         assert safe_region[goal] and not any(safe_region[h] for h in hazards)
     with pytest.raises(ValueError, match=r"hazard_band=True needs an ego goal"):
         dataclasses.replace(default_config("broad"), hazard_band=True)
+
+
+def test_duo_ego_games_are_about_players_and_cover_every_kind():
+    """duo-ego keeps only games whose every predicate starts with a player (near/hold, one per goal) and names
+    something 2-4 tiles from that player's spawn: every kind appears and both seats get goals."""
+    config = default_config("duo-ego")
+    tasks = [family_task("duo-ego", seed) for seed in range(40)]
+    assert {t.game.kind for t in tasks} == {"cooperative", "competitive", "mixed"}
+    for task in tasks:
+        assert len(task.world.spawns) == 2 and task_problems(task) == []
+        for goal in task.game.goals:
+            (option,) = goal.options
+            (pred,) = option
+            assert pred.a.kind == "player" and pred.relation in ("near", "hold")
+            spawn = task.world.spawns[pred.a.player]
+            target = (task.world.spawns[pred.b.player] if pred.b.kind == "player" else
+                      next(o for o in task.world.objects if (o.shape, o.colour) == (pred.b.shape, pred.b.colour)))
+            assert EGO_DISTANCE[0] <= abs(target.row - spawn.row) + abs(target.col - spawn.col) <= EGO_DISTANCE[1]
+    # the same generator without the filter draws object-first predicates, so the filter did something
+    loose = dataclasses.replace(config, player_atoms=False, target_distance=None)
+    assert any(p.a.kind == "object" for s in range(40) for g in family_task(loose, s).game.goals
+               for o in g.options for p in o)
+    assert task_id(family_task("duo-ego", 7)) == task_id(family_task("duo-ego", 7))
+    with pytest.raises(ValueError, match=r"FamilyConfig.player_atoms=True needs goal='generated', got goal='near'"):
+        dataclasses.replace(default_config("near"), player_atoms=True)
+    with pytest.raises(ValueError, match=r"FamilyConfig.target_distance=\(4, 2\) needs player_atoms=True"):
+        dataclasses.replace(config, target_distance=(4, 2))

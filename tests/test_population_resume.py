@@ -15,9 +15,11 @@ from population_fixtures import ROOT, TINY, driver_env, start_driver, stop_drive
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
-#: Every co-player is a snapshot once one exists, so the resumed run must read snapshot copies.
+#: Every co-player is a snapshot once one exists, so the resumed run must read snapshot copies; half the
+#: episodes are played beside the random policy instead (league.fixed_play), whose draws resume exactly too.
 DUO = ["--family", "duo", "--iterations", "4", "--checkpoint-every", "1", "--workers", "1",
        "--league.snapshot-interval", "1", "--league.self-play", "0", "--league.snapshot-play", "1",
+       "--league.fixed-play", "0.5", "--league.fixed-coplayers", "random",
        "--pbt.interval", "2", "--pbt.ready-after", "1", *TINY]  # fmt: skip
 
 
@@ -82,3 +84,4 @@ def test_a_killed_duo_driver_resumes_exactly_with_its_snapshot_copies(tmp_path, 
             got = json.loads(json.dumps(got).replace(str(run_dir), str(straight_dir)))
         assert got == want[key], key
     assert after["inexact_since"] is None and json.loads((run_dir / "summary.json").read_text())["exact"] is True
+    assert "random" in after["league"]["win_rate"]["member0"]  # episodes beside the fixed co-player were played

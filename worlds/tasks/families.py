@@ -43,6 +43,7 @@ from worlds.tasks.game import (
     TaskSpec,
     generate_task,
     object_ref,
+    object_slot,
     player_ref,
 )
 from worlds.tasks.generator import WorldGenConfig, generate_world
@@ -94,6 +95,15 @@ class FamilyConfig:
     hazard_band: bool = False
     """Lay a band of hazards across the short way from the spawn to the ego goal's object, leaving a hazard-free
     detour (the safety family; ego goals only)."""
+    player_atoms: bool = False
+    """Keep only games in which every predicate has a player as its first argument (``near(me, x)``,
+    ``hold(other, o)``, ``near(me, other)``; never ``near(object, object)`` nor ``on(object, ...)``): goals a
+    player works on with its own body, whose distance the shaping potential measures. Generated goals only;
+    a draw that breaks it is redrawn from seeds derived from the asked seed."""
+    target_distance: tuple[int, int] | None = None
+    """With ``player_atoms``: the tile distance (Manhattan) at the start between a predicate's player and the
+    object or player it names, for every predicate, as the ego families promise (``EGO_DISTANCE``): never
+    within reach at the start, findable within an episode. None: no promise."""
 
     def __post_init__(self) -> None:
         if self.goal not in ("generated", "near", "hold"):
@@ -102,6 +112,12 @@ class FamilyConfig:
             raise ValueError(f"FamilyConfig.players={self.players!r} must be in 1..4")
         if self.goal != "generated" and self.players != 1:
             raise ValueError(f"FamilyConfig.players={self.players!r}: ego goals ({self.goal!r}) have one player")
+        if self.player_atoms and self.goal != "generated":
+            raise ValueError(f"FamilyConfig.player_atoms=True needs goal='generated', got goal={self.goal!r}")
+        if self.target_distance is not None and (not self.player_atoms or len(self.target_distance) != 2
+                                                 or not 0 <= self.target_distance[0] <= self.target_distance[1]):
+            raise ValueError(f"FamilyConfig.target_distance={self.target_distance!r} needs player_atoms=True and "
+                             "0 <= low <= high")  # fmt: skip
         if self.hazard_band and self.goal == "generated":
             raise ValueError("FamilyConfig.hazard_band=True needs an ego goal ('near' or 'hold'), got goal='generated'")
         if self.episode_length < 1:
@@ -151,6 +167,13 @@ _FAMILY_LIST: tuple[FamilyConfig, ...] = (
                  "up to 2 predicates, no negation in the first team's goal (the learnable 2-player family)",
                  dataclasses.replace(SMALL_WORLD, objects=(2, 3)),
                  TaskGenConfig(max_options=1, max_predicates=2, negation_prob=0.0), players=2, episode_length=80),
+    FamilyConfig("duo-ego", "two players, small worlds: cooperative, competitive and mixed games of one near/hold "
+                 "predicate per goal, each about a player and something 2-4 tiles from its spawn (near(me, x), "
+                 "hold(other, o), ...); the 2-player family an agent learns first",
+                 dataclasses.replace(SMALL_WORLD, objects=(2, 3)),
+                 TaskGenConfig(max_options=1, max_predicates=1, negation_prob=0.0, relation_weights=(0.7, 0.0, 0.3, 0.0),
+                               kind_weights=(0.25, 0.25, 0.5)),  # mixed games pass the distance promise least often
+                 players=2, episode_length=80, player_atoms=True, target_distance=EGO_DISTANCE),
     FamilyConfig("trio", "three players: cooperative, competitive and mixed games, full-size worlds",
                  WorldGenConfig(), TaskGenConfig(), players=3, episode_length=250),
     FamilyConfig("quad", "four players: cooperative, competitive (2 v 2, 3 v 1) and mixed games, full-size worlds",
@@ -348,13 +371,49 @@ def _safety_task(seed: int, world_config: WorldGenConfig) -> TaskSpec:
     raise RuntimeError(f"no world with a hazard band across the way to an object in 200 draws from seed {seed}")
 
 
+def player_atoms_only(task: TaskSpec, distance: tuple[int, int] | None = None) -> bool:
+    """Whether every predicate of every goal has a player as its first argument (``FamilyConfig.player_atoms``)
+    and, with ``distance``, names an object or player whose start tile lies that many tiles (Manhattan) from
+    the player's spawn (``FamilyConfig.target_distance``)."""
+    world = task.world
+    for goal in task.game.goals:
+        for option in goal.options:
+            for p in option:
+                if p.a.kind != "player":
+                    return False
+                if distance is None:
+                    continue
+                spawn = world.spawns[p.a.player]
+                if p.b.kind == "player":
+                    other = world.spawns[p.b.player]
+                    row, col = other.row, other.col
+                else:
+                    target = world.objects[object_slot(world, p.b)]
+                    row, col = target.row, target.col
+                if not distance[0] <= abs(row - spawn.row) + abs(col - spawn.col) <= distance[1]:
+                    return False
+    return True
+
+
+#: Redraws before a ``player_atoms`` family gives up on a seed (duo-ego keeps about one draw in ten).
+MAX_ATOM_DRAWS = 500
+
+
 def generate_family_task(family: str | FamilyConfig, seed: int) -> TaskSpec:
     """The task of ``seed`` in ``family``, whatever its split."""
     config = _as_config(family)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if config.goal == "generated":
-        return generate_task(int(seed), config.task_config)
+        task = generate_task(int(seed), config.task_config)
+        k = 0
+        while config.player_atoms and not player_atoms_only(task, config.target_distance):
+            k += 1
+            if k > MAX_ATOM_DRAWS:
+                raise RuntimeError(f"family {config.name!r}: no game with a player in every predicate in "
+                                   f"{MAX_ATOM_DRAWS} draws from seed {seed}")  # fmt: skip
+            task = generate_task(int(np.random.SeedSequence([int(seed), 17, k]).generate_state(1)[0]), config.task_config)
+        return task
     if config.hazard_band:
         return _safety_task(int(seed), dataclasses.replace(config.world, players=(1, 1)))
     return _ego_task(config.goal, int(seed), dataclasses.replace(config.world, players=(1, 1)))
