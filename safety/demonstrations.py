@@ -34,7 +34,7 @@ import numpy as np
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.sim.observations import RayCameraConfig
 from worlds.experts.scripted import ScriptedPolicy
-from worlds.tasks.families import check_family, family_players, sample_family_task
+from worlds.tasks.families import check_family, sample_family_task
 from worlds.tasks.game import TaskSpec, task_from_json, task_id, task_to_json
 
 #: Version of the on-disk layout; ``load`` refuses other versions with the difference named.

@@ -55,7 +55,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import agents  # noqa: F401  (the persistent JAX compilation cache)
 from safety.demonstrations import ACTION_NVEC, Demonstrations
 from worlds.sim.observations import N_CATEGORIES, N_COLOURS, PROPRIO_FEATURES, RAY_FEATURES
 from worlds.sim.predicates import GOAL_ROWS, TOKEN_FIELDS, TOKEN_LEN
