@@ -130,7 +130,7 @@ def test_resume_continues_exactly_with_lambda_in_the_state(tmp_path) -> None:
     straight, _ = train_ppo_lag(dataclasses.replace(TINY, checkpoint_dir=tmp_path / "straight"))
 
     class Crash(Exception):
-        pass
+        """The process dying after update 2 (raised by the trainer's callback)."""
 
     def crash(update: int, row: dict) -> None:
         if update == 2:
