@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import flax.struct
 import gymnasium as gym
@@ -485,6 +485,30 @@ class PPO:
         function always learns the reward returns."""
         return advantages
 
+    def _minibatch_epochs(self, step: Callable, carry: Any, data: dict[str, Any], init_carry: Carry,
+                          key: jax.Array) -> tuple[Any, Any]:  # fmt: skip
+        """update_epochs passes over a rollout's ``data`` ([T, N, ...] leaves, with "dones") in num_minibatches
+        shuffled minibatches: ``step(carry, minibatch, minibatch_init_carry) -> (carry, aux)`` for each, scanned.
+        A feed-forward core makes every sample its own length-1 sequence (shuffled across time and envs); a
+        recurrent one keeps whole sequences from ``init_carry``. Returns (carry, aux stacked [epochs, minibatches])."""
+        cfg = self.cfg
+        T, N = data["dones"].shape
+        if cfg.core == "none":
+            data = jax.tree_util.tree_map(lambda x: x.reshape((1, T * N) + x.shape[2:]), data)
+            init_carry = self.net.initialize_carry(T * N)
+        num_seqs = data["dones"].shape[1]
+        mb_size = num_seqs // cfg.num_minibatches
+
+        def minibatch_step(c, idx):
+            mb = jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=1), data)
+            return step(c, mb, jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=0), init_carry))
+
+        def epoch_step(c, k):
+            perm = jax.random.permutation(k, num_seqs).reshape(cfg.num_minibatches, mb_size)
+            return jax.lax.scan(minibatch_step, c, perm)
+
+        return jax.lax.scan(epoch_step, carry, jax.random.split(key, cfg.update_epochs))
+
     @staticmethod
     def _float_leaves(ro: Rollout) -> list[jax.Array]:
         obs = [x for x in jax.tree_util.tree_leaves(ro.obs) if jnp.issubdtype(x.dtype, jnp.floating)]
@@ -509,19 +533,9 @@ class PPO:
             "advantages": self._policy_advantages(advantages, ro),
             "returns": returns,
         }
-        if cfg.core == "none":
-            # Feed-forward: every sample is its own length-1 sequence, shuffled across time and envs.
-            data = jax.tree_util.tree_map(lambda x: x.reshape((1, T * N) + x.shape[2:]), data)
-            init_carry = self.net.initialize_carry(T * N)
-        else:
-            init_carry = ro.init_carry
-        num_seqs = data["dones"].shape[1]
-        mb_size = num_seqs // cfg.num_minibatches
-
-        def minibatch_step(carry, idx):
+        def minibatch_step(carry, mb, mb_carry):
             params, opt_state = carry
-            mb = jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=1), data)
-            mb["init_carry"] = jax.tree_util.tree_map(lambda c: jnp.take(c, idx, axis=0), init_carry)
+            mb["init_carry"] = mb_carry
             (loss, aux), grads = jax.value_and_grad(self._loss, has_aux=True)(params, mb, hp)
             updates, opt_state = self.tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, jax.tree_util.tree_map(lambda u: -lr_now * u, updates))
@@ -529,15 +543,10 @@ class PPO:
             aux["grad_norm"] = optax.tree.norm(grads)
             return (params, opt_state), aux
 
-        def epoch_step(carry, key):
-            perm = jax.random.permutation(key, num_seqs).reshape(cfg.num_minibatches, mb_size)
-            return jax.lax.scan(minibatch_step, carry, perm)
-
         key, ekey = jax.random.split(state.key)
         skipped_before = state.opt_state.total_notfinite
-        (params, opt_state), aux = jax.lax.scan(
-            epoch_step, (state.params, state.opt_state), jax.random.split(ekey, cfg.update_epochs)
-        )
+        (params, opt_state), aux = self._minibatch_epochs(minibatch_step, (state.params, state.opt_state), data,
+                                                          ro.init_carry, ekey)  # fmt: skip
         skipped = opt_state.total_notfinite - skipped_before
 
         y, pred = returns.reshape(-1), ro.values.reshape(-1)

@@ -145,35 +145,19 @@ class PPOLag(PPO):
                      key: jax.Array) -> tuple[Any, Any, jax.Array]:  # fmt: skip
         """update_epochs × num_minibatches Adam steps on ½ (V_C − R_C)², split as PPO splits (whole sequences for a
         recurrent core, samples for 'none'); returns (params, opt_state, mean loss)."""
-        cfg = self.cfg
-        T, N = dones.shape
-        data = {"obs": obs_n, "dones": dones, "returns": returns}
-        if cfg.core == "none":
-            data = jax.tree_util.tree_map(lambda x: x.reshape((1, T * N) + x.shape[2:]), data)
-            init_carry = self.net.initialize_carry(T * N)
-        else:
-            init_carry = cost.carry
-        num_seqs = data["dones"].shape[1]
-        mb_size = num_seqs // cfg.num_minibatches
-
         def loss_fn(params: Any, mb: dict[str, Any], carry: Carry) -> jax.Array:
             _, _, v = self.net.apply(params, carry, mb["obs"], mb["dones"])
             return 0.5 * ((v - mb["returns"]) ** 2).mean()
 
-        def minibatch_step(c: tuple[Any, Any], idx: jax.Array) -> tuple[tuple[Any, Any], jax.Array]:
+        def minibatch_step(c: tuple[Any, Any], mb: dict[str, Any], carry: Carry) -> tuple[tuple[Any, Any], jax.Array]:
             params, opt_state = c
-            mb = jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=1), data)
-            carry = jax.tree_util.tree_map(lambda x: jnp.take(x, idx, axis=0), init_carry)
             loss, grads = jax.value_and_grad(loss_fn)(params, mb, carry)
             updates, opt_state = self.cost_tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 
-        def epoch_step(c: tuple[Any, Any], k: jax.Array) -> tuple[tuple[Any, Any], jax.Array]:
-            perm = jax.random.permutation(k, num_seqs).reshape(cfg.num_minibatches, mb_size)
-            return jax.lax.scan(minibatch_step, c, perm)
-
-        (params, opt_state), losses = jax.lax.scan(epoch_step, (cost.params, cost.opt_state),
-                                                   jax.random.split(key, cfg.update_epochs))  # fmt: skip
+        data = {"obs": obs_n, "dones": dones, "returns": returns}
+        (params, opt_state), losses = self._minibatch_epochs(minibatch_step, (cost.params, cost.opt_state), data,
+                                                             cost.carry, key)  # fmt: skip
         return params, opt_state, losses.mean()
 
     def _lag_update(self, state: TrainState, lag: LagState, ro: Rollout, last_obs: ObsTree

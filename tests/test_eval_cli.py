@@ -5,7 +5,6 @@ run directory unchanged."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -14,10 +13,11 @@ import pytest
 
 from agents.local_train import LocalTrainConfig, train_local
 from launch.cli import main
-from launch.eval_run import EvalConfig, eval_table, contestants
+from launch.eval_run import eval_table, contestants
 from launch.run_policies import open_run, restore_policy
 from test_local_train import TINY_PPO
 from worlds.tasks.families import family_task
+from run_dirs import tree_digest
 
 pytestmark = pytest.mark.xdist_group("eval_cli")
 
@@ -30,15 +30,6 @@ def duo_run(tmp_path_factory) -> Path:
                            record_episodes=0, progress=False, ppo=TINY_PPO)  # fmt: skip
     train_local(cfg)
     return root / "duo"
-
-
-def _tree_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 def test_eval_writes_both_splits_with_references(duo_run: Path, capsys) -> None:
@@ -81,12 +72,12 @@ def test_probe_table_beside_random_and_scripted(duo_run: Path, capsys) -> None:
 
 
 def test_bad_input_is_named_and_changes_nothing(duo_run: Path, tmp_path: Path) -> None:
-    before = _tree_digest(duo_run)
+    before = tree_digest(duo_run)
     with pytest.raises(SystemExit, match="holds no run"):
         main(["eval", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown probe 'tig'.*tag"):
         main(["probe", str(duo_run), "--probes", "tig"])
-    assert _tree_digest(duo_run) == before
+    assert tree_digest(duo_run) == before
     # a corrupted checkpoint: every step's array data garbled; the error names the directory
     broken = tmp_path / "broken"
     import shutil
@@ -97,9 +88,9 @@ def test_bad_input_is_named_and_changes_nothing(duo_run: Path, tmp_path: Path) -
             data = bytearray(f.read_bytes())
             data[len(data) // 2] ^= 0xFF
             f.write_bytes(bytes(data))
-    snapshot = _tree_digest(broken)
+    snapshot = tree_digest(broken)
     with pytest.raises(SystemExit, match="checkpoints"):
         main(["eval", str(broken), "--tasks", "1", "--num-envs", "1", "--no-progress"])
-    assert _tree_digest(broken) == snapshot
+    assert tree_digest(broken) == snapshot
     with pytest.raises(ValueError, match="no policy 'member7'"):
         restore_policy(open_run(duo_run), "member7", num_envs=1)

@@ -6,7 +6,6 @@ directory stays byte-identical."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -20,6 +19,7 @@ import pytest
 from launch.cli import main
 from launch.safety_files import SafetyRun, load_demos, load_reward_model, load_simulator
 from safety.labelers import LABELS
+from run_dirs import tree_digest
 
 pytestmark = pytest.mark.xdist_group("safety_cli")
 
@@ -35,28 +35,19 @@ def run_dir(tmp_path_factory) -> Path:
     return root / "tiny"
 
 
-def _tree_digest(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def _copy(run_dir: Path, tmp_path: Path, name: str = "copy") -> Path:
     return Path(shutil.copytree(run_dir, tmp_path / name))
 
 
 def _refused(argv: list[str], run: Path, match: str) -> str:
     """Run a command that must fail: its message matches, and nothing under ``run``'s parent changed."""
-    before = _tree_digest(run.parent)
+    before = tree_digest(run.parent)
     with pytest.raises(SystemExit) as exc:
         main(argv)
     message = str(exc.value.code)
     assert message.startswith("openland safety"), message
     assert re.search(match, message), message
-    assert _tree_digest(run.parent) == before, "a failing command changed the run directory"
+    assert tree_digest(run.parent) == before, "a failing command changed the run directory"
     return message
 
 
@@ -92,7 +83,7 @@ def test_all_stages_write_their_files_and_figures(run_dir: Path) -> None:
 
 
 def test_second_evaluate_restores_the_checkpoints(run_dir: Path, capsys) -> None:
-    checkpoints = {d: _tree_digest(run_dir / d) for d in ("demos", "simulator", "reward_model")}
+    checkpoints = {d: tree_digest(run_dir / d) for d in ("demos", "simulator", "reward_model")}
     starts = (run_dir / "evaluation" / "starts.json").read_bytes()
     argv = ["safety", "evaluate", "--name", "tiny", "--runs-dir", str(run_dir.parent), "--tasks", "2", "--shifted-starts",
             "--policies", "request", "expert", "--max-steps", "10", "--mpc.iterations", "2", "--mpc.horizon", "8",
@@ -107,7 +98,7 @@ def test_second_evaluate_restores_the_checkpoints(run_dir: Path, capsys) -> None
     assert list(body["policies"]) == ["request", "expert"] and body["max_steps"] == 10
     assert (run_dir / "evaluation" / "starts.json").read_bytes() == starts  # the other split is kept
     assert "alt='evaluation shifted_starts'" in (run_dir / "evaluation" / "safety.html").read_text()
-    assert {d: _tree_digest(run_dir / d) for d in checkpoints} == checkpoints  # evaluation only reads them
+    assert {d: tree_digest(run_dir / d) for d in checkpoints} == checkpoints  # evaluation only reads them
     # what was restored is what was trained
     run = SafetyRun(run_dir)
     data, sha = load_demos(run)
