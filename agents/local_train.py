@@ -46,9 +46,6 @@ class LocalTrainConfig(RunConfig):
 
     name: str = "local"
     """Run name: everything goes to ``runs_dir/name``."""
-    max_steps: int = 0
-    """Episode length in agent decisions; 0: the family's default (worlds.tasks.families: broad 80, i.e. 8 s at
-    10 decisions per second; near 60)."""
     num_envs: int = 64
     """Worlds stepped together (each player slot is one PPO sequence)."""
     total_timesteps: int = 300_000
@@ -75,12 +72,6 @@ class LocalTrainConfig(RunConfig):
         return dataclasses.replace(
             self.ppo, num_envs=self.num_envs * self.learning_slots(), total_timesteps=self.total_timesteps, seed=self.seed
         )
-
-    def episode_steps(self) -> int:
-        """``max_steps``, or the family's default episode length when it is 0."""
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps={self.max_steps!r} must be positive (or 0 for the family's default)")
-        return self.max_steps or default_config(self.family).episode_length
 
     def env_config(self) -> EnvConfig:
         return EnvConfig(num_envs=self.num_envs, num_players=family_players(self.family), max_steps=self.episode_steps(),

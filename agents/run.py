@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from agents.ppo import PPOConfig
 from worlds.sim.template import PhysicsConfig
+from worlds.tasks.families import default_config
 
 
 def default_ppo() -> PPOConfig:
@@ -85,10 +86,11 @@ class RunConfig:
     runs_dir: Path = Path("runs")
     """Parent directory of runs."""
     family: str = "near"
-    """Task family (worlds.tasks.families): near, hold, single, compose, broad, solo, duo, duo-small, duo-ego,
+    """Task family (worlds.tasks.families): near, hold, single, compose, broad, solo, duo, duo-small, duo-ego, mix,
     trio, quad, safety."""
-    max_steps: int = 60
-    """Episode length in agent decisions (6 s of simulated time at the default 10 decisions per second)."""
+    max_steps: int = 0
+    """Episode length in agent decisions; 0: the family's default (worlds.tasks.families: near 60, i.e. 6 s at
+    10 decisions per second; compose and duo-ego 80)."""
     substeps: int = PhysicsConfig().substeps
     """Physics steps of 10 ms per agent decision (worlds.sim.template.PhysicsConfig): 10 gives 10 decisions per
     second."""
@@ -112,6 +114,12 @@ class RunConfig:
     neither too easy nor never rewarded) or plr (Robust Prioritised Level Replay on the positive value loss)."""
     curriculum_config: CurriculumConfig = field(default_factory=CurriculumConfig)
     """Pool size and the knobs of the filter and PLR."""
+
+    def episode_steps(self) -> int:
+        """``max_steps``, or the family's default episode length when it is 0."""
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps={self.max_steps!r} must be positive (or 0 for the family's default)")
+        return self.max_steps or default_config(self.family).episode_length
 
     def physics(self) -> PhysicsConfig:
         """The physics of the run's worlds."""

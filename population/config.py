@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from agents.ppo import PPOConfig, hparams_of
-from agents.run import RunConfig
+from agents.run import CurriculumKind, RunConfig
 from population.league import LeagueConfig
 from population.pbt import PBTConfig, explore, validate_hparams
 from population.worker import learner_ppo
@@ -28,6 +28,14 @@ class PopulationConfig(RunConfig):
 
     name: str = "population"
     """Run name: everything goes to ``runs_dir/name``."""
+    family: str = "compose"
+    """Task family (worlds.tasks.families): compose by default (one player, near/on/hold/see about itself, up to
+    2 options of up to 2 predicates, negations); near, hold, single, broad, solo, duo, duo-small, duo-ego, mix,
+    trio, quad, safety."""
+    curriculum: CurriculumKind = "filter"
+    """How training tasks are drawn from the family's pool: filter (XLand's dynamic task filter: tasks neither
+    too easy nor never rewarded; the default, as in XLand), uniform, or plr (Robust Prioritised Level Replay on
+    the positive value loss)."""
     eval_tasks: int = 64
     """Held-out tasks evaluated per member at the end (and by the random policy, the reference)."""
     members: int = 2
@@ -36,9 +44,9 @@ class PopulationConfig(RunConfig):
     """Rollout worker actors."""
     envs_per_worker: int = 64
     """Worlds each worker steps together per member."""
-    iterations: int = 120
+    iterations: int = 280
     """Rollout-and-update iterations per member (each one rollout of envs_per_worker x num_steps agent-steps):
-    the default, about 120k agent-steps per member, took 4.6 minutes on a 2-core machine (2026-12-02). It is also the
+    the default, about 290k agent-steps per member on compose, takes about 10 minutes on a 2-core machine. It is also the
     learning-rate annealing horizon (with ``ppo.anneal_lr``): the rate reaches 0 after the last iteration."""
     checkpoint_every: int = 5
     """Iterations between checkpoints."""
@@ -47,13 +55,14 @@ class PopulationConfig(RunConfig):
     hparams: tuple[tuple[str, float], ...] = ()
     """Initial hyper-parameters shared by all members, e.g. (("lr", 3e-4),); members then differ by one
     explore step each (member 0 keeps them)."""
-    pbt: PBTConfig = PBTConfig()
-    """Population-based training."""
+    pbt: PBTConfig = PBTConfig(interval=25)
+    """Population-based training: a round every 25 iterations (about 10 in the default run); every 5, one of two
+    members was overwritten at nearly every round on the noise of a few episodes' success."""
     league: LeagueConfig = LeagueConfig()
     """Co-player choice in multi-player families."""
 
     def env_config(self) -> EnvConfig:
-        return EnvConfig(num_envs=self.envs_per_worker, num_players=family_players(self.family), max_steps=self.max_steps,
+        return EnvConfig(num_envs=self.envs_per_worker, num_players=family_players(self.family), max_steps=self.episode_steps(),
                          physics=self.physics())
 
     def ppo_config(self) -> PPOConfig:

@@ -206,7 +206,7 @@ class Driver:
             self.ds.record_episodes(m, episodes)
             for e in episodes:  # each episode against whoever played beside it (the league's choice or a fixed one)
                 opponent = e.get("coplayer") or names[m]  # "" in one-player families: as before, the league's name
-                if opponent != "self":
+                if opponent != "self" and not e.get("alone", False):  # a one-player task has no one to beat
                     self.ds.league.record(m, opponent, e["outcome"], self.cfg.league.win_rate_decay)
             fit = fitness(self.ds.fitness_window[m])
             row.update({f"member{m}/success": fit[0], f"member{m}/participation": fit[1],

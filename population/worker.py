@@ -203,4 +203,5 @@ def _league_row(record: EpisodeRecord, coplayer: str) -> dict[str, Any]:
     """What the driver's fitness and the league read of a finished episode: the member's (slot 0) figures and
     who played beside it."""
     return {"return": float(record.returns[0]), "success": float(record.success[0]),
-            "unsafe": float(record.unsafe[0]), "outcome": record.outcome(0), "coplayer": coplayer}  # fmt: skip
+            "unsafe": float(record.unsafe[0]), "outcome": record.outcome(0), "coplayer": coplayer,
+            "alone": not bool(record.active[1:].any())}  # fmt: skip

@@ -16,6 +16,7 @@ from worlds.tasks.families import (
     default_config,
     family_players,
     family_task,
+    generate_family_task,
     game_structure,
     sample_family_task,
     task_split,
@@ -32,7 +33,8 @@ def test_family_tasks_are_valid_split_and_deterministic(family):
     for task in train + held:
         validate_task(task)
         assert task_problems(task) == []
-        assert len(task.world.spawns) == family_players(family)
+        mixed = default_config(family).mix  # a mix's one-player tasks leave the second slot inactive
+        assert len(task.world.spawns) == family_players(family) or (mixed and len(task.world.spawns) < family_players(family))
     assert all(task_split(t, family) == "train" for t in train)
     assert all(task_split(t, family) == "held_out_world" for t in held)
     assert task_id(sample_family_task(family, 3)) == task_id(train[3])
@@ -194,3 +196,18 @@ def test_duo_ego_games_are_about_players_and_cover_every_kind():
         dataclasses.replace(default_config("near"), player_atoms=True)
     with pytest.raises(ValueError, match=r"FamilyConfig.target_distance=\(4, 2\) needs player_atoms=True"):
         dataclasses.replace(config, target_distance=(4, 2))
+
+
+def test_mix_family_draws_each_component_task_by_weight():
+    """A seed's mix task is exactly its component's task of the same seed; both components appear about as
+    often as their weights say, and a component may not be unregistered or have more players than the mix."""
+    counts = {"compose": 0, "duo-ego": 0}
+    for seed in range(60):
+        task = generate_family_task("mix", seed)
+        matches = [name for name in counts if task_id(generate_family_task(name, seed)) == task_id(task)]
+        assert len(matches) == 1
+        counts[matches[0]] += 1
+        assert len(task.world.spawns) == (1 if matches[0] == "compose" else 2)
+    assert 18 <= counts["compose"] <= 42, counts
+    with pytest.raises(ValueError, match=r"FamilyConfig.mix\[0\]=\('near', 0\.0\)"):
+        dataclasses.replace(default_config("mix"), mix=(("near", 0.0),))

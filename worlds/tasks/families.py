@@ -104,8 +104,18 @@ class FamilyConfig:
     """With ``player_atoms``: the tile distance (Manhattan) at the start between a predicate's player and the
     object or player it names, for every predicate, as the ego families promise (``EGO_DISTANCE``): never
     within reach at the start, findable within an episode. None: no promise."""
+    mix: tuple[tuple[str, float], ...] = ()
+    """A family made of registered others: (family name, weight) pairs. The task of a seed is its component's
+    task of that seed, the component drawn by weight from the seed, so each keeps its own worlds, goals and
+    promises. ``players`` is the most any component has: a task with fewer players leaves the other slots
+    inactive (``BatchEnv``), so one-player tasks and two-player games train in the same batch. ``world`` and
+    ``game`` are unused."""
 
     def __post_init__(self) -> None:
+        for k, (name, weight) in enumerate(self.mix):
+            if not isinstance(name, str) or name == self.name or not weight > 0:
+                raise ValueError(f"FamilyConfig.mix[{k}]={(name, weight)!r}: needs another family's name and a "
+                                 "positive weight")  # fmt: skip
         if self.goal not in ("generated", "near", "hold"):
             raise ValueError(f"FamilyConfig.goal={self.goal!r} is not 'generated', 'near' or 'hold'")
         if not 1 <= self.players <= 4:
@@ -182,9 +192,17 @@ _FAMILY_LIST: tuple[FamilyConfig, ...] = (
                  "hazard-free detour exists (one player; the goal ignores hazards, the unsafe flag does not)",
                  SAFETY_WORLD, TaskGenConfig(min_players=1, max_players=1), goal="near", episode_length=120,
                  hazard_band=True),
+    FamilyConfig("mix", "compose's one-player tasks and duo-ego's two-player games (cooperative, competitive, "
+                 "mixed), half each, in one batch: a one-player task leaves the second slot inactive",
+                 SMALL_WORLD, TaskGenConfig(), players=2, episode_length=80, mix=(("compose", 0.5), ("duo-ego", 0.5))),
 )  # fmt: skip
 #: The registry: name -> default config.
 FAMILY_CONFIGS: dict[str, FamilyConfig] = {f.name: f for f in _FAMILY_LIST}
+for _family in _FAMILY_LIST:
+    for _name, _ in _family.mix:
+        if _name not in FAMILY_CONFIGS or FAMILY_CONFIGS[_name].mix or FAMILY_CONFIGS[_name].players > _family.players:
+            raise ValueError(f"family {_family.name!r}: mix component {_name!r} must be a registered family without "
+                             f"components and with at most {_family.players} players")  # fmt: skip
 FAMILIES: tuple[str, ...] = tuple(FAMILY_CONFIGS)
 #: Compatibility views of the registry (the two kinds of family of earlier versions).
 EGO_FAMILIES: dict[str, str] = {f.name: f.goal for f in _FAMILY_LIST if f.goal != "generated"}
@@ -404,6 +422,11 @@ def generate_family_task(family: str | FamilyConfig, seed: int) -> TaskSpec:
     config = _as_config(family)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if config.mix:
+        names = [name for name, _ in config.mix]
+        weights = np.array([weight for _, weight in config.mix], dtype=np.float64)
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 19]))
+        return generate_family_task(names[int(rng.choice(len(names), p=weights / weights.sum()))], seed)
     if config.goal == "generated":
         task = generate_task(int(seed), config.task_config)
         k = 0
