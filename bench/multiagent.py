@@ -24,6 +24,15 @@ seats; cells are win rate | success | participation):
     agent         random     0.68|0.66|0.77   0.00|0.39|0.44   0.50|0.62|0.69
     agent         scripted   0.39|0.36|0.70   0.00|0.89|0.89   0.31|0.44|0.50
 
+The population, ``--family duo-ego --iterations 480 --interval 120 --envs-per-worker 64 --fixed-play 1.0`` (24.6
+min in all, 21.3 of them training, 492k agent-steps per member), vs the random co-player::
+
+    member0@120  0.52|0.52|0.68  0.00|0.06|0.19  0.44|0.44|0.62
+    member0@240  0.59|0.57|0.70  0.00|0.14|0.25  0.50|0.56|0.62
+    member0@360  0.57|0.55|0.75  0.00|0.33|0.39  0.50|0.62|0.69
+    member0@480  0.59|0.57|0.75  0.00|0.36|0.44  0.62|0.69|0.75
+    member1@480  0.64|0.59|0.75  0.00|0.36|0.44  0.62|0.62|0.81
+
 (the scripted expert beside the random policy, for scale: 0.70 | 0.53 success | 0.69). The population at make
 train's size, ``--family duo-ego --iterations 120 --envs-per-worker 64 --fixed-play 0.5 --interval 1000`` (7.8 min,
 123k agent-steps per member), was only slightly above random: member0 vs random 0.55|0.61|0.68, 0.00|0.08|0.19,
