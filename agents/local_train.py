@@ -36,7 +36,7 @@ from curriculum.curricula import make_curriculum
 from curriculum.sampler import CurriculumSampler, FamilyPool
 from curriculum.taskset import held_out_sets
 from worlds.envs.batch_env import BatchEnv, EnvConfig
-from worlds.tasks.families import FamilySampler, check_family, default_config, family_players
+from worlds.tasks.families import FamilySampler, check_family, family_players
 from worlds.episodes.recording import save_episode
 
 

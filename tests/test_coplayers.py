@@ -145,14 +145,15 @@ def test_worker_fixed_play_names_each_episodes_coplayer():
 
 def test_mix_family_trains_and_scores_one_and_two_player_tasks_in_one_batch():
     """``mix`` puts compose's one-player tasks and duo-ego's games in one 2-slot batch: a one-player task leaves
-    slot 1 inactive, so the learner trains only where it has a player and the evaluation scores a one-player
-    task once (seat 0), in its own game kind, beside the 2-player kinds."""
+    slot 1 inactive. The worker's episodes say which tasks were played alone (the league skips them: no one to
+    beat), and the evaluation scores a one-player task once (seat 0), in its own game kind, beside the 2-player
+    kinds (both seats)."""
     env_config = EnvConfig(num_envs=8, num_players=2, max_steps=6)
     ppo = PPOConfig(num_steps=16, num_minibatches=2, update_epochs=1, core="none", hidden_sizes=(16,), embed_dim=16)
     worker = RolloutWorker(0, env_config, "mix", ppo, seed=2, curriculum="uniform", fixed_play=1.0)
     out = worker.rollout(0, 1, worker.ppo.init(0), None, "self")
-    alone = [e["alone"] for e in out["episodes"]]  # one-player tasks: no co-player for the league to score
-    assert True in alone and False in alone and np.isfinite(out["rollout"]["rewards"]).all()
+    assert {e["alone"] for e in out["episodes"]} == {True, False}  # both kinds of task in one rollout
+    assert np.isfinite(out["rollout"]["rewards"]).all()
     tasks = [FamilySampler("mix", split="held_out_world")(seed) for seed in range(10)]
     players = [len(t.world.spawns) for t in tasks]
     assert 1 in players and 2 in players

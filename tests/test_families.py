@@ -200,7 +200,7 @@ def test_duo_ego_games_are_about_players_and_cover_every_kind():
 
 def test_mix_family_draws_each_component_task_by_weight():
     """A seed's mix task is exactly its component's task of the same seed; both components appear about as
-    often as their weights say, and a component may not be unregistered or have more players than the mix."""
+    often as their weights say; a component without a positive weight is refused, naming it."""
     counts = {"compose": 0, "duo-ego": 0}
     for seed in range(60):
         task = generate_family_task("mix", seed)
