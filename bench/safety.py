@@ -45,7 +45,8 @@ from safety.request import MPCAgent, RequestConfig, run_rounds  # noqa: E402
 from safety.reward_model import RewardModelConfig  # noqa: E402
 from safety.simulator import SimConfig, train_simulator  # noqa: E402
 from safety.labelers import UNSAFE  # noqa: E402
-from safety.simulator import encode, pose_of  # noqa: E402
+from safety.floor_map import empty_map, observe  # noqa: E402
+from safety.simulator import STATE_WIDTH, encode, pose_of  # noqa: E402
 from worlds.envs.batch_env import BatchEnv, EnvConfig  # noqa: E402
 from worlds.experts.scripted import ScriptedPolicy  # noqa: E402
 from worlds.tasks.families import FamilySampler, default_config  # noqa: E402
@@ -71,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reward-steps", type=int, default=500, help="reward-model optimiser steps per round")
     p.add_argument("--mpc-iterations", type=int, default=20, help="Adam steps per MPC plan")
     p.add_argument("--mpc-horizon", type=int, default=10)
+    p.add_argument("--reward-reads", choices=("state", "all"), default="state",
+                   help="the reward/cost ensemble reads the latent's sightings and floor-map numbers (state) or every "
+                        "feature but the pose (all, as ReQueST)")
+    p.add_argument("--action-share", type=float, default=0.01,
+                   help="MPC plans only with action values the demonstrations used in at least this share of steps (0: all)")
     p.add_argument("--threads", type=int, default=1, help="physics threads per BatchEnv")
     return p.parse_args(argv)
 
@@ -97,19 +103,13 @@ def ppo_policy(trainer: PPOLagTrainer, seed: int) -> Callable[[BatchEnv], Callab
 
 
 def mpc_policy(agent_args: tuple, config: mpc.MPCConfig, seed: int) -> Callable[[BatchEnv], Callable]:
-    """``make_policy`` for the ReQueST agent: MPC in the learned simulator, warm starts forgotten per new episode."""
+    """``make_policy`` for the ReQueST agent: MPC in the learned simulator (warm starts and floor maps forgotten per
+    new episode by the agent)."""
     sim, model = agent_args
 
     def make(env: BatchEnv) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
         agent = MPCAgent(sim, model, config, env.num_envs * env.num_players, seed=seed)
-
-        def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-            starting = np.flatnonzero(env.episode_steps == 0)
-            if len(starting):
-                agent.reset(starting, env.num_players)
-            return agent.act(env, obs)
-
-        return act
+        return lambda obs: agent.act(env, obs)
 
     return make
 
@@ -140,9 +140,9 @@ def train_ppo(args: argparse.Namespace, constrained: bool) -> tuple[PPOLagTraine
     return trainer, training
 
 
-def train_request(args: argparse.Namespace) -> tuple[tuple, dict[str, Any], np.ndarray]:
-    """Demonstrations -> simulator -> query rounds; returns (sim, reward model), the training figures and the tiles
-    the demonstrations stood on."""
+def train_request(args: argparse.Namespace) -> tuple[tuple, dict[str, Any], np.ndarray, tuple[bool, ...]]:
+    """Demonstrations -> simulator -> query rounds; returns (sim, reward model), the training figures, the tiles
+    the demonstrations stood on and the action values the planner may use (``mpc.demonstrated_actions``)."""
     t0 = time.perf_counter()
     tasks = demos.family_tasks(FAMILY, args.demo_tasks, seed=args.seed)
     data = demos.collect_demonstrations(tasks, demos.DemoConfig(num_envs=args.num_envs, threads=args.threads,
@@ -157,7 +157,8 @@ def train_request(args: argparse.Namespace) -> tuple[tuple, dict[str, Any], np.n
     print(f"  ReQueST  simulator {args.sim_steps} steps: held-out position error "
           f"{sim_hist[-1].get('held_out_position_error_m', float('nan')):.3f} m ({t_sim:.0f} s)", flush=True)  # fmt: skip
     config = RequestConfig(rounds=args.rounds, seed=args.seed, query=acq.QueryConfig(max_iterations=args.query_iterations),
-                           reward=RewardModelConfig(train_steps=args.reward_steps, seed=args.seed))  # fmt: skip
+                           reward=RewardModelConfig(train_steps=args.reward_steps, seed=args.seed, skip_features=5,
+                                                    read_features=STATE_WIDTH if args.reward_reads == "state" else 0))  # fmt: skip
     model, labels, history = run_rounds(sim, data, config)
     _, classes, rules = labels.arrays()
     t_q = time.perf_counter() - t0 - t_demo - t_sim
@@ -169,7 +170,9 @@ def train_request(args: argparse.Namespace) -> tuple[tuple, dict[str, Any], np.n
                 "label_classes": np.bincount(classes, minlength=3).tolist(),
                 "label_rules": rules.sum(0).astype(int).tolist(),
                 "simulator": {k: v for k, v in sim_hist[-1].items()}, "rounds": _jsonable(history)}  # fmt: skip
-    return (sim, model), training, visited_tiles(data.tile)
+    allowed = mpc.demonstrated_actions(data.action, args.action_share) if args.action_share > 0 else (True,) * 13
+    training["allowed_actions"] = list(allowed)
+    return (sim, model), training, visited_tiles(data.tile), allowed
 
 
 def _jsonable(x: Any) -> Any:
@@ -197,10 +200,13 @@ def cost_detection(agent_args: tuple, tasks: list, env_config: EnvConfig) -> dic
         chunk = list(tasks[start : start + E])
         obs, _ = env.load_tasks(chunk + [chunk[-1]] * (E - len(chunk)))
         expert = ScriptedPolicy(env, avoid_hazards=False)
+        maps = empty_map(E)
         for _ in range(env_config.max_steps):
             obs, _, _, _, info = env.step(expert.act(obs))
-            pose = pose_of(info["poses"]["player_pos"], info["poses"]["player_yaw"])[:, 0]
-            z = encode(sim, jax.numpy.asarray(demos.flatten_observation(obs)[:, 0]), jax.numpy.asarray(pose))
+            pose = jax.numpy.asarray(pose_of(info["poses"]["player_pos"], info["poses"]["player_yaw"])[:, 0])
+            flat = jax.numpy.asarray(demos.flatten_observation(obs)[:, 0])
+            maps = observe(maps, flat, pose[:, :3], jax.numpy.asarray(info["poses"]["player_yaw"][:, 0]))
+            z = encode(sim, flat, pose, maps)
             probs.append(np.asarray(model.class_probs(z).mean(0)[:, UNSAFE])[: len(chunk)])
             flags.append(info["unsafe"][: len(chunk), 0])
             if "final" in info:
@@ -302,8 +308,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for constrained in (False, True):
         trainer, training["PPO-Lag" if constrained else "PPO"] = train_ppo(args, constrained)
         agents["PPO-Lag" if constrained else "PPO"] = ppo_policy(trainer, args.seed + 1)
-    request_agent, training["ReQueST"], visited = train_request(args)
-    mpc_config = mpc.MPCConfig(horizon=args.mpc_horizon, iterations=args.mpc_iterations)
+    request_agent, training["ReQueST"], visited, allowed = train_request(args)
+    mpc_config = mpc.MPCConfig(horizon=args.mpc_horizon, iterations=args.mpc_iterations, allowed_actions=allowed)
     agents["ReQueST"] = mpc_policy(request_agent, mpc_config, args.seed + 1)
 
     shifted = [shifted_start(t, visited, seed=args.seed + i) for i, t in enumerate(held_out)]

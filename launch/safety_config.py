@@ -124,6 +124,9 @@ class EvaluateStage:
     """Tasks played at once."""
     mpc: MPCConfig = MPCConfig()
     """The planner of the `request` policy."""
+    action_share: float = 0.01
+    """The planner uses only the action values the demonstrations used in at least this share of their steps
+    (``safety.mpc.demonstrated_actions``, replacing ``--mpc.allowed-actions``); 0 keeps ``--mpc.allowed-actions``."""
     seed: int = 0
     """Seed of the task draw, the shifted starts and the policies' random draws."""
     progress: bool = True

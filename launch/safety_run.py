@@ -261,6 +261,7 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     from launch.safety_report import write_report
     from safety.demonstrations import SAFETY_CAMERA
     from safety.evaluation import EpisodeStats, run_episodes, visited_tiles
+    from safety.mpc import demonstrated_actions
     from worlds.envs.batch_env import EnvConfig
 
     run = SafetyRun.of(cfg.runs_dir, cfg.name)
@@ -278,10 +279,13 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     env_config = EnvConfig(num_envs=min(cfg.num_envs, len(tasks)), max_steps=max_steps, autoreset=False,
                            camera=SAFETY_CAMERA)  # the demonstrations' camera (the simulator reads its rays)
     chunks = [tasks[i : i + env_config.num_envs] for i in range(0, len(tasks), env_config.num_envs)]
+    planner = cfg.mpc
+    if cfg.action_share > 0:
+        planner = dataclasses.replace(planner, allowed_actions=demonstrated_actions(data.action, cfg.action_share))
     results: dict[str, Any] = {}
     with tqdm(total=len(cfg.policies) * len(chunks), desc="evaluate", unit="batch", disable=not cfg.progress) as bar:
         for name in dict.fromkeys(cfg.policies):
-            policy = make_policy(name, sim, model, cfg.mpc, cfg.seed)
+            policy = make_policy(name, sim, model, planner, cfg.seed)
             parts = []
             for chunk in chunks:
                 parts.append(run_episodes(chunk, policy, env_config))
@@ -294,7 +298,7 @@ def run_evaluate(cfg: EvaluateStage) -> dict[str, Any]:
     body = {
         "split": split, "family": family, "tasks": len(tasks), "max_steps": max_steps, "seed": cfg.seed,
         "task_ids": stats.task_id,
-        "mpc": dataclasses.asdict(cfg.mpc), "labeler": rm_extra.get("labeler"), "policies": results,
+        "mpc": dataclasses.asdict(planner), "labeler": rm_extra.get("labeler"), "policies": results,
     }  # fmt: skip
     run.evaluation.mkdir(exist_ok=True)
     write_json(run.evaluation / f"{split}.json", body)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from safety.demonstrations import ACTION_NVEC
 from safety.simulator import ACTION_WIDTH, action_argmax, action_probs
 
 StepFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
@@ -59,7 +60,20 @@ class MPCConfig:
     sees the goal only within reach (the "good" class), the potential says which way it lies from afar. 0:
     ReQueST's objective, learned reward minus cost only."""
 
+    allowed_actions: tuple[bool, ...] = (True,) * ACTION_WIDTH
+    """Which of the 13 action-component values a plan may use (per component, as ``simulator.action_onehot`` lays
+    them out); the others get a logit of -1e4. ``demonstrated_actions`` gives the values the demonstrations used:
+    the simulator learned nothing of the rest (the scripted expert never jumps), and a plan that exploits what the
+    model never saw is a plan in a world that does not exist."""
+
     def __post_init__(self) -> None:
+        if len(self.allowed_actions) != ACTION_WIDTH:
+            raise ValueError(f"MPCConfig.allowed_actions has {len(self.allowed_actions)} entries, expected {ACTION_WIDTH}")
+        start = 0
+        for k, n in enumerate(ACTION_NVEC):
+            if not any(self.allowed_actions[start : start + n]):
+                raise ValueError(f"MPCConfig.allowed_actions={self.allowed_actions!r} allows no value of action component {k}")
+            start += n
         for name in ("horizon", "iterations", "restarts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be at least 1")
@@ -86,7 +100,8 @@ def init_mpc(config: MPCConfig, seed: int, batch: int | None = None) -> MPCState
 
 def predicted_return(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
                      logits: jax.Array, cost_weight: jax.Array, discount: jax.Array) -> tuple[jax.Array, jax.Array]:  # fmt: skip
-    """(Σ γ^t [r − w Σ c], per-rule summed costs [R]) of action logits [H, 13] from latent ``z0``."""
+    """(Σ γ^t [r − w Σ c], per-rule summed costs [R]) of action logits [H, 13] from latent ``z0`` (disallowed
+    actions already pushed down in the logits)."""
 
     def one(z: jax.Array, a: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         z1 = step(step_params, z, a)
@@ -106,8 +121,8 @@ def _plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_
     candidates = jnp.concatenate([state.plan[None], fresh], 0)
 
     def score(logits: jax.Array) -> jax.Array:
-        return predicted_return(step, step_params, reward, cost, score_params, z0, logits, numbers["cost_weight"],
-                                numbers["discount"])[0]  # fmt: skip
+        return predicted_return(step, step_params, reward, cost, score_params, z0, logits + numbers["bias"],
+                                numbers["cost_weight"], numbers["discount"])[0]  # fmt: skip
 
     tx = optax.adam(numbers["lr"])
     grad = jax.vmap(jax.grad(lambda x: -score(x)))
@@ -122,9 +137,10 @@ def _plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_
     scores = jax.vmap(score)(candidates)
     scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
     best = candidates[jnp.argmax(scores)]
-    ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best, numbers["cost_weight"], numbers["discount"])
+    ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best + numbers["bias"],
+                                  numbers["cost_weight"], numbers["discount"])  # fmt: skip
     warm = jnp.concatenate([best[1:], jnp.zeros_like(best[:1])], 0)
-    return best[0], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
+    return best[0] + numbers["bias"], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
 
 
 def plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
@@ -135,18 +151,22 @@ def plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_p
     return action_argmax(logits), state, info
 
 
-@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape"))
+@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape", "step_axes"))
 def _plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-                state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array]) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
-    one = lambda z, s: _plan(step, step_params, reward, cost, score_params, z, s, shape, numbers)  # noqa: E731
-    return jax.vmap(one)(z0, state)
+                state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array],
+                step_axes: Any = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    one = lambda z, s, p: _plan(step, p, reward, cost, score_params, z, s, shape, numbers)  # noqa: E731
+    return jax.vmap(one, in_axes=(0, 0, step_axes))(z0, state, step_params)
 
 
 def plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-               state: MPCState, config: MPCConfig) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
+               state: MPCState, config: MPCConfig, step_axes: Any = None) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """``plan`` for a batch of latents [B, L] with a batched ``MPCState`` (``init_mpc(..., batch=B)``): actions
-    int64 [B, 5], in one jitted call."""
-    logits, state, info = _plan_batch(step, step_params, reward, cost, score_params, z0, state, _shape(config), _numbers(config))
+    int64 [B, 5], in one jitted call. ``step_axes`` says which parts of ``step_params`` are per latent (a
+    ``jax.vmap`` ``in_axes`` prefix: None shares them all; (None, 0) for the learned simulator's (state, floor maps
+    [B, ...]))."""
+    logits, state, info = _plan_batch(step, step_params, reward, cost, score_params, z0, state, _shape(config),
+                                      _numbers(config), step_axes)  # fmt: skip
     return action_argmax(logits), state, info
 
 
@@ -158,7 +178,19 @@ def _numbers(config: MPCConfig) -> dict[str, jax.Array]:
     return {
         "lr": jnp.float32(config.learning_rate), "cost_weight": jnp.float32(config.cost_weight),
         "discount": jnp.float32(config.discount), "init_scale": jnp.float32(config.init_scale),
+        "bias": jnp.where(jnp.asarray(config.allowed_actions), 0.0, -1e4).astype(jnp.float32),
     }  # fmt: skip
+
+
+def demonstrated_actions(actions: np.ndarray, min_share: float = 0.01) -> tuple[bool, ...]:
+    """``MPCConfig.allowed_actions`` from integer actions [N, 5] (``Demonstrations.action``): each component value
+    used in at least ``min_share`` of the steps (and, per component, at least its most used value)."""
+    a = np.asarray(actions, dtype=np.int64).reshape(-1, len(ACTION_NVEC))
+    allowed: list[bool] = []
+    for k, n in enumerate(ACTION_NVEC):
+        share = np.bincount(a[:, k], minlength=n)[:n] / max(len(a), 1)
+        allowed += [bool(s >= min_share or s == share.max()) for s in share]
+    return tuple(allowed)
 
 
 def learned_reward(model: Any, z: jax.Array) -> jax.Array:

@@ -25,7 +25,8 @@ from safety import mpc
 from safety.demonstrations import SAFETY_CAMERA, Demonstrations, flatten_observation
 from safety.labelers import OracleLabeler, check_labels, check_rules
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
-from safety.simulator import SimState, decode_progress, decode_quantities, encode, latent_step, pose_of
+from safety.floor_map import empty_map, observe
+from safety.simulator import SimState, decode_progress, decode_quantities, demonstration_maps, encode, latent_step, pose_of
 from worlds.tasks.game import TaskSpec
 
 
@@ -77,9 +78,11 @@ class LabelSet:
         return int(sum(len(c) for c in self.classes))
 
 
-def demonstration_latents(sim: SimState, data: Demonstrations) -> jax.Array:
-    """Latents [N, L] of the demonstrations' states before each step: the query start states."""
-    return encode(sim, jnp.asarray(data.obs), jnp.asarray(pose_of(data.prev_position, data.prev_yaw)))
+def demonstration_latents(sim: SimState, data: Demonstrations, maps: np.ndarray | None = None) -> jax.Array:
+    """Latents [N, L] of the demonstrations' states before each step, the query start states (``maps``: the
+    floor maps they were seen with, ``simulator.demonstration_maps``, computed when not given)."""
+    maps = demonstration_maps(data) if maps is None else maps
+    return encode(sim, jnp.asarray(data.obs), jnp.asarray(pose_of(data.prev_position, data.prev_yaw)), jnp.asarray(maps))
 
 
 def run_rounds(
@@ -93,7 +96,8 @@ def run_rounds(
     (the oracle, or ``human_labeler.HumanLabelSession`` for a person in a browser); its labels are checked as any
     labels are. Returns the last reward model, every label and per-round figures (labels per class, per
     acquisition function)."""
-    starts = demonstration_latents(sim, data)
+    maps = demonstration_maps(data)
+    starts = demonstration_latents(sim, data, maps)
     labelers: dict[int, Labeler] = {}
     labels = LabelSet()
     model = init_reward_model(int(starts.shape[1]), config.reward)
@@ -106,7 +110,8 @@ def run_rounds(
         for name, k_s, k_q in zip(config.acquisitions, jax.random.split(k_start, len(config.acquisitions)),
                                   jax.random.split(k_query, len(config.acquisitions))):  # fmt: skip
             i = int(jax.random.randint(k_s, (), 0, starts.shape[0]))
-            query = acq.synthesise(latent_step, sim, model, name, starts[i], reference, config.query, k_q)  # type: ignore[arg-type]
+            query = acq.synthesise(latent_step, (sim, jnp.asarray(maps[i])), model, name, starts[i], reference,
+                                   config.query, k_q)  # type: ignore[arg-type]  # fmt: skip
             episode = int(data.episode[i])
             if episode not in labelers:
                 labelers[episode] = labeler(data.task(episode))
@@ -146,11 +151,13 @@ class MPCAgent:
     def __init__(self, sim: SimState, model: RewardModel, config: mpc.MPCConfig, num_players_total: int, seed: int = 0):
         self.sim, self.model, self.config = sim, model, config
         self.state = mpc.init_mpc(config, seed, batch=num_players_total)
+        self.maps = empty_map(num_players_total)
         self.score_params = (model, sim, jnp.float32(config.progress_weight))
 
     def act(self, env: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
         """int64 actions [E, P, 5] for the env's current observations; the pose comes from the env (the agent's
-        GPS+compass, ``simulator``'s docstring), never a hazard map. The env must use the camera the
+        GPS+compass, ``simulator``'s docstring), never a hazard map. Envs at their episode's first step start
+        with a fresh warm start and an empty floor map. The env must use the camera the
         demonstrations were recorded with (``SAFETY_CAMERA``): another camera of the same shape would be read
         silently wrong."""
         if env.config.camera != SAFETY_CAMERA:
@@ -158,14 +165,20 @@ class MPCAgent:
                              f"{SAFETY_CAMERA!r} the simulator was trained on; build the env with camera=SAFETY_CAMERA")
         flat = flatten_observation(obs)
         E, P, D = flat.shape
+        starting = np.flatnonzero(np.asarray(env.episode_steps) == 0)
+        if len(starting):
+            self.reset(starting, P)
         poses = env.poses()
         pose = pose_of(poses["player_pos"], poses["player_yaw"]).reshape(E * P, -1)
-        z = encode(self.sim, jnp.asarray(flat.reshape(E * P, D)), jnp.asarray(pose))
-        actions, self.state, _ = mpc.plan_batch(latent_step, self.sim, progress_reward, progress_costs,
-                                                self.score_params, z, self.state, self.config)  # fmt: skip
+        flat = jnp.asarray(flat.reshape(E * P, D))
+        self.maps = observe(self.maps, flat, jnp.asarray(pose[:, :3]), jnp.asarray(poses["player_yaw"].reshape(E * P)))
+        z = encode(self.sim, flat, jnp.asarray(pose), self.maps)
+        actions, self.state, _ = mpc.plan_batch(latent_step, (self.sim, self.maps), progress_reward, progress_costs,
+                                                self.score_params, z, self.state, self.config, step_axes=(None, 0))  # fmt: skip
         return actions.reshape(E, P, -1)
 
     def reset(self, env_ids: np.ndarray, num_players: int) -> None:
-        """Forget the warm starts of the players of envs that began a new episode."""
+        """Forget the warm starts and floor maps of the players of envs that began a new episode."""
         rows = (np.asarray(env_ids)[:, None] * num_players + np.arange(num_players)).ravel()
         self.state = self.state.replace(plan=self.state.plan.at[rows].set(0.0))
+        self.maps = self.maps.at[rows].set(0.0)

@@ -32,6 +32,13 @@ an MDN-RNN; ours differs, deliberately:
   demonstrated worlds had one. Matching goal tokens against ray hits is a relational step a
   small MLP trained on a few dozen worlds does not learn (measured on 32 demonstrated tasks: the goal potential
   decoded 2.25 m off on held-out worlds without it); PPO's goal-attentive network does it by attention.
+- **A floor map beside the latent** (``floor_map``): the floor row meets the floor ~2.5 m ahead, so a hazard
+  has left the view by the time the avatar would stand on it, and no latent of one observation can say so. What
+  the camera showed of the floor is kept in the world frame (from the pose), and the latent carries three numbers
+  read from that map at its pose (hazard underfoot, hazard within a metre, floor never seen underfoot). They are
+  not learned: after each imagined step they are read again at the imagined pose from the map as it was when
+  imagination began (``latent_step``'s parameters are the simulator and that map). Training reads them at the
+  demonstrated poses from the demonstrations' own maps (``demonstration_maps``).
 - **One-step training** with four losses: reconstruct the observation from its latent, predict the next
   observation from the predicted next latent, pull the predicted next latent to the encoded next observation
   (stop-gradient on the target), and decode the world quantities (``QUANTITY_NAMES``) from both the predicted
@@ -56,9 +63,8 @@ import numpy as np
 import optax
 
 from safety.demonstrations import ACTION_NVEC, Demonstrations
-from worlds.sim.observations import N_CATEGORIES, N_COLOURS, PROPRIO_FEATURES, RAY_FEATURES
-from worlds.sim.predicates import GOAL_ROWS, TOKEN_FIELDS, TOKEN_LEN
-from worlds.sim.template import CAT_HAZARD
+from safety.floor_map import MAP_WIDTH, empty_map, episode_maps, map_features, observe
+from safety.sightings import SIGHT_WIDTH, sighting
 
 #: Width of an action as the model reads it: per-component one-hots, concatenated.
 ACTION_WIDTH = int(sum(ACTION_NVEC))
@@ -68,81 +74,11 @@ POSE_NAMES: tuple[str, ...] = ("x", "y", "z", "sin_yaw", "cos_yaw")
 #: avatar position (m), heading as (sin, cos) of the yaw, and the goal's truth (1 when the goal reward is earned).
 QUANTITY_NAMES: tuple[str, ...] = ("x", "y", "z", "sin_yaw", "cos_yaw", "goal")
 _OFFSETS = np.concatenate([[0], np.cumsum(ACTION_NVEC)[:-1]]).astype(np.int64)
-#: Width of ``sighting``: ``goal_sighting`` (seen, distance / range, direction x, direction y in the player's frame)
-#: then ``hazard_sighting`` (share of downward rays on a hazard, the same within 20 degrees of ahead, distance / range
-#: and direction of the nearest hazard hit).
-SIGHT_WIDTH = 9
-#: Leading latent numbers that are not learned features: the pose, then the sighting.
-STATE_WIDTH = 5 + SIGHT_WIDTH
-_TOKEN = {name: i for i, name in enumerate(TOKEN_FIELDS)}
-_NEAR, _HOLD, _OBJECT, _POSITIVE = 1, 3, 2, 1  # token values (``worlds.sim.predicates``' table)
-
-
-def _rays(obs: jax.Array) -> jax.Array:
-    goal_width = GOAL_ROWS * TOKEN_LEN
-    rays_n = (obs.shape[-1] - PROPRIO_FEATURES - goal_width) // RAY_FEATURES
-    return obs[..., : rays_n * RAY_FEATURES].reshape(*obs.shape[:-1], rays_n, RAY_FEATURES)
-
-
-def hazard_sighting(obs: jax.Array | np.ndarray) -> jax.Array:
-    """float32 [..., 5] from flattened observations [..., D]: the share of downward rays that hit a hazard tile,
-    the same share among those within 20 degrees of straight ahead, and the normalised distance and in-plane
-    direction of the nearest ray of any row that hits one ((1, 0, 0) when none does). From the observation alone:
-    hazards are a floor category of their own."""
-    rays = _rays(jnp.asarray(obs, jnp.float32))
-    hazard = rays[..., 1 + CAT_HAZARD] > 0.5
-    d = rays[..., RAY_FEATURES - 3 : RAY_FEATURES]
-    down = d[..., 2] < -0.05
-    ahead = down & (d[..., 0] > jnp.cos(jnp.deg2rad(20.0)) * jnp.linalg.norm(d[..., :2], axis=-1))
-    share = lambda m: jnp.sum(hazard & m, -1) / jnp.maximum(jnp.sum(m, -1), 1)  # noqa: E731
-    dist = jnp.where(hazard, rays[..., 0], 2.0)
-    nearest = jnp.argmin(dist, axis=-1)[..., None]
-    seen = hazard.any(-1)
-    direction = jnp.take_along_axis(d[..., :2], nearest[..., None], -2)[..., 0, :]
-    direction = direction / jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
-    return jnp.concatenate([share(down)[..., None], share(ahead)[..., None],
-                            jnp.where(seen, jnp.take_along_axis(dist, nearest, -1)[..., 0], 1.0)[..., None],
-                            jnp.where(seen[..., None], direction, 0.0)], axis=-1).astype(jnp.float32)  # fmt: skip
-
-
-def sighting(obs: jax.Array | np.ndarray) -> jax.Array:
-    """float32 [..., SIGHT_WIDTH]: ``goal_sighting`` then ``hazard_sighting`` of flattened observations."""
-    return jnp.concatenate([goal_sighting(obs), hazard_sighting(obs)], axis=-1)
-
-
-def goal_sighting(obs: jax.Array | np.ndarray) -> jax.Array:
-    """float32 [..., 4] from flattened observations [..., D] (``demonstrations.flatten_observation``): whether a ray
-    hits an object of the shape and colour named by the goal's first positive ``near``/``hold`` predicate on an
-    object, and the normalised distance and in-plane direction (player's frame) of the nearest such ray; (0, 1, 0,
-    0) when none does. Computed from the observation alone: the ray hits and the goal tokens."""
-    obs = jnp.asarray(obs, jnp.float32)
-    goal_width = GOAL_ROWS * TOKEN_LEN
-    rays_n = (obs.shape[-1] - PROPRIO_FEATURES - goal_width) // RAY_FEATURES
-    rays = obs[..., : rays_n * RAY_FEATURES].reshape(*obs.shape[:-1], rays_n, RAY_FEATURES)
-    tok = jnp.round(obs[..., obs.shape[-1] - goal_width :]).astype(jnp.int32).reshape(*obs.shape[:-1], GOAL_ROWS, TOKEN_LEN)
-    rel, neg = tok[..., _TOKEN["relation"]], tok[..., _TOKEN["negated"]]
-    b_obj, a_obj = tok[..., _TOKEN["b_kind"]] == _OBJECT, tok[..., _TOKEN["a_kind"]] == _OBJECT
-    ok = ((rel == _NEAR) | (rel == _HOLD)) & (neg == _POSITIVE) & (b_obj | a_obj)  # [..., G]
-    row = jnp.argmax(ok, axis=-1)
-    pick = lambda name: jnp.take_along_axis(tok[..., _TOKEN[name]], row[..., None], -1)[..., 0]  # noqa: E731
-    use_b = jnp.take_along_axis(b_obj, row[..., None], -1)[..., 0]
-    shape = jnp.where(use_b, pick("b_shape"), pick("a_shape")) - 1  # token values are index + 1
-    colour = jnp.where(use_b, pick("b_colour"), pick("a_colour")) - 1
-    colour0, shape0 = 1 + N_CATEGORIES, 1 + N_CATEGORIES + N_COLOURS
-    hit_colour = jnp.take_along_axis(rays[..., colour0:shape0], jnp.clip(colour, 0)[..., None, None], -1)[..., 0]
-    hit_shape = jnp.take_along_axis(rays[..., shape0 : RAY_FEATURES - 3], jnp.clip(shape, 0)[..., None, None], -1)[..., 0]
-    match = (hit_colour > 0.5) & (hit_shape > 0.5) & ok.any(-1)[..., None]  # [..., R]
-    dist = jnp.where(match, rays[..., 0], 2.0)
-    nearest = jnp.argmin(dist, axis=-1)[..., None]
-    seen = match.any(-1)
-    ray = jnp.take_along_axis(rays, nearest[..., None], -2)[..., 0, :]
-    direction = ray[..., RAY_FEATURES - 3 : RAY_FEATURES - 1]
-    norm = jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6)
-    return jnp.concatenate([seen[..., None].astype(jnp.float32),
-                            jnp.where(seen, jnp.take_along_axis(dist, nearest, -1)[..., 0], 1.0)[..., None],
-                            jnp.where(seen[..., None], direction / norm, 0.0)], axis=-1)  # fmt: skip
-
-
+#: Leading latent numbers that are not learned features: the pose, the sighting, then the floor map's numbers at
+#: the pose (``floor_map.map_features``).
+STATE_WIDTH = 5 + SIGHT_WIDTH + MAP_WIDTH
+#: Where the floor map's numbers lie in a latent.
+MAP_SLICE = slice(5 + SIGHT_WIDTH, STATE_WIDTH)
 def action_onehot(actions: jax.Array | np.ndarray) -> jax.Array:
     """float32 [..., 13]: per-component one-hots of integer actions [..., 5]."""
     a = jnp.asarray(actions, dtype=jnp.int32)
@@ -247,10 +183,11 @@ class WorldModel(nn.Module):
         self.goal_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(self.quantity_dim - len(POSE_NAMES))])
         self.progress_decoder = nn.Sequential([nn.Dense(h), nn.elu, nn.Dense(1)])
 
-    def encode(self, obs: jax.Array, pose: jax.Array, sight: jax.Array) -> jax.Array:
-        """Normalised observation [..., D], pose [..., 5] and sightings [..., SIGHT_WIDTH] (``sighting``) -> latent
-        [..., STATE_WIDTH + latent_dim]: the pose, the sighting, then learned features."""
-        return jnp.concatenate([pose, sight, self.encoder(jnp.concatenate([obs, pose, sight], axis=-1))], axis=-1)
+    def encode(self, obs: jax.Array, pose: jax.Array, sight: jax.Array, floor: jax.Array) -> jax.Array:
+        """Normalised observation [..., D], pose [..., 5], sightings [..., SIGHT_WIDTH] (``sighting``) and floor-map
+        numbers [..., MAP_WIDTH] (``floor_map.map_features``) -> latent [..., STATE_WIDTH + latent_dim]: the pose,
+        the sighting, the map's numbers, then learned features (of the observation, pose and sighting)."""
+        return jnp.concatenate([pose, sight, floor, self.encoder(jnp.concatenate([obs, pose, sight], axis=-1))], axis=-1)
 
     def step(self, z: jax.Array, action: jax.Array) -> jax.Array:
         """Latent [..., L] and (soft) one-hot action [..., 13] -> next latent."""
@@ -265,13 +202,14 @@ class WorldModel(nn.Module):
         return jnp.concatenate([z[..., : len(POSE_NAMES)], self.goal_decoder(z)], axis=-1)
 
     def decode_progress(self, z: jax.Array) -> jax.Array:
-        """Latent [..., L] -> normalised goal potential [...], read from the sighting only: where the goal lies is
-        seen, not remembered by position (a decoder that reads the pose memorises the training worlds, one that
-        reads the learned features too flickers between steps on unseen ones)."""
+        """Latent [..., L] -> normalised goal potential [...], read from the sighting and the floor map's numbers
+        only (the goal's distance and bearing as seen now and as remembered): a decoder that reads the pose
+        memorises the training worlds, one that reads the learned features too flickers between steps on unseen
+        ones."""
         return self.progress_decoder(z[..., len(POSE_NAMES) : STATE_WIDTH])[..., 0]
 
-    def __call__(self, obs: jax.Array, pose: jax.Array, sight: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-        z = self.encode(obs, pose, sight)
+    def __call__(self, obs: jax.Array, pose: jax.Array, sight: jax.Array, floor: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        z = self.encode(obs, pose, sight, floor)
         z1 = self.step(z, action)
         return self.decode_obs(z1), self.decode_quantities(z1), self.decode_progress(z1), z1
 
@@ -352,19 +290,22 @@ def _init_params(obs_dim: int, config: SimConfig) -> tuple[Any, Any, jax.Array]:
     model = WorldModel(obs_dim, config.latent_dim, config.hidden)
     key, init_key = jax.random.split(jax.random.PRNGKey(config.seed))
     params = model.init(init_key, jnp.zeros((1, obs_dim)), jnp.zeros((1, len(POSE_NAMES))), jnp.zeros((1, SIGHT_WIDTH)),
-                        jnp.zeros((1, ACTION_WIDTH)))  # fmt: skip
+                        jnp.zeros((1, MAP_WIDTH)), jnp.zeros((1, ACTION_WIDTH)))  # fmt: skip
     return params, _optimizer(config).init(params), key
 
 
 @flax.struct.dataclass
 class Batch:
     """Device arrays of transitions: normalised obs, poses and next obs / poses, goal sightings of obs and next obs,
-    one-hot actions, normalised next quantities and goal potential."""
+    the floor map's numbers at the pose and at the next pose (both read from the map as it was before the step, as
+    imagination reads it), one-hot actions, normalised next quantities and goal potential."""
 
     obs: jax.Array
     pose: jax.Array
     sight: jax.Array
     next_sight: jax.Array
+    floor: jax.Array
+    next_floor: jax.Array
     action: jax.Array
     next_obs: jax.Array
     next_pose: jax.Array
@@ -372,12 +313,23 @@ class Batch:
     potential: jax.Array
 
 
-def make_batch(state: SimState, data: Demonstrations) -> Batch:
-    """Normalise ``data`` with the simulator's normaliser and put it on the device."""
+def demonstration_maps(data: Demonstrations) -> np.ndarray:
+    """float32 [N, C, G, G]: the floor map (``floor_map``) each demonstrated step started from: what its episode's
+    player had seen up to and including the step's observation."""
+    track = data.episode.astype(np.int64) * 256 + data.player.astype(np.int64)
+    return episode_maps(data.obs, data.prev_position, data.prev_yaw, track, data.step)
+
+
+def make_batch(state: SimState, data: Demonstrations, maps: np.ndarray | None = None) -> Batch:
+    """Normalise ``data`` with the simulator's normaliser and put it on the device (``maps``: the data's
+    ``demonstration_maps``, computed when not given)."""
     n = state.norm
+    maps = jnp.asarray(demonstration_maps(data) if maps is None else maps)
     return Batch(
         obs=(jnp.asarray(data.obs) - n.obs_mean) / n.obs_std, action=action_onehot(data.action),
         sight=sighting(data.obs), next_sight=sighting(data.next_obs),
+        floor=map_features(maps, jnp.asarray(pose_of(data.prev_position, data.prev_yaw))),
+        next_floor=map_features(maps, jnp.asarray(pose_of(data.position, data.yaw))),
         next_obs=(jnp.asarray(data.next_obs) - n.obs_mean) / n.obs_std,
         pose=(jnp.asarray(pose_of(data.prev_position, data.prev_yaw)) - n.pose_mean) / n.pose_std,
         next_pose=(jnp.asarray(pose_of(data.position, data.yaw)) - n.pose_mean) / n.pose_std,
@@ -394,9 +346,9 @@ def _predict_next_obs(model: WorldModel, params: Any, obs: jax.Array, z: jax.Arr
 
 
 def _losses(model: WorldModel, params: Any, b: Batch, config: SimConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
-    z = model.apply(params, b.obs, b.pose, b.sight, method=WorldModel.encode)
-    z1_enc = model.apply(params, b.next_obs, b.next_pose, b.next_sight, method=WorldModel.encode)
-    z1 = model.apply(params, z, b.action, method=WorldModel.step)
+    z = model.apply(params, b.obs, b.pose, b.sight, b.floor, method=WorldModel.encode)
+    z1_enc = model.apply(params, b.next_obs, b.next_pose, b.next_sight, b.next_floor, method=WorldModel.encode)
+    z1 = model.apply(params, z, b.action, method=WorldModel.step).at[..., MAP_SLICE].set(b.next_floor)
     parts = {
         "recon": jnp.mean((model.apply(params, z, method=WorldModel.decode_obs) - b.obs) ** 2),
         "next_obs": jnp.mean((_predict_next_obs(model, params, b.obs, z, z1, config.residual_obs) - b.next_obs) ** 2),
@@ -444,8 +396,8 @@ def make_train_chunk(config: SimConfig, num_steps: int) -> Callable[[SimState, B
 @jax.jit
 def _eval_arrays(state: SimState, b: Batch) -> dict[str, jax.Array]:
     model = state.model
-    z = model.apply(state.params, b.obs, b.pose, b.sight, method=WorldModel.encode)
-    z1 = model.apply(state.params, z, b.action, method=WorldModel.step)
+    z = model.apply(state.params, b.obs, b.pose, b.sight, b.floor, method=WorldModel.encode)
+    z1 = model.apply(state.params, z, b.action, method=WorldModel.step).at[..., MAP_SLICE].set(b.next_floor)
     pred_obs = _predict_next_obs(model, state.params, b.obs, z, z1, state.residual_obs)
     pred_q = model.apply(state.params, z1, method=WorldModel.decode_quantities) * state.norm.q_std + state.norm.q_mean
     true_q = b.quantities * state.norm.q_std + state.norm.q_mean
@@ -461,11 +413,11 @@ def _eval_arrays(state: SimState, b: Batch) -> dict[str, jax.Array]:
     }
 
 
-def evaluate(state: SimState, data: Demonstrations) -> dict[str, float]:
+def evaluate(state: SimState, data: Demonstrations, maps: np.ndarray | None = None) -> dict[str, float]:
     """One-step prediction error on ``data`` (normally the held-out episodes): next-observation MSE in normalised
     units (and that of copying the current observation, for scale), normalised quantity MSE, mean position error
     in metres, goal-truth accuracy and mean error of the decoded goal potential in metres."""
-    return {k: float(v) for k, v in _eval_arrays(state, make_batch(state, data)).items()}
+    return {k: float(v) for k, v in _eval_arrays(state, make_batch(state, data, maps)).items()}
 
 
 def train_simulator(
@@ -478,9 +430,10 @@ def train_simulator(
     if given, the error on ``held_out``. Returns the state and that history (also passed to ``progress``)."""
     state = init_simulator(train, config)
     batch = make_batch(state, train)
+    held_maps = demonstration_maps(held_out) if held_out is not None else None
     history: list[dict[str, float]] = []
     if held_out is not None:
-        history.append({"step": 0.0, **{f"held_out_{k}": v for k, v in evaluate(state, held_out).items()}})
+        history.append({"step": 0.0, **{f"held_out_{k}": v for k, v in evaluate(state, held_out, held_maps).items()}})
     done = 0
     chunks: dict[int, Callable] = {}
     while done < config.train_steps:
@@ -490,7 +443,7 @@ def train_simulator(
         done += n
         row = {"step": float(done), **{f"train_{k}": float(v) for k, v in logs.items()}}
         if held_out is not None:
-            row.update({f"held_out_{k}": v for k, v in evaluate(state, held_out).items()})
+            row.update({f"held_out_{k}": v for k, v in evaluate(state, held_out, held_maps).items()})
         history.append(row)
         if progress is not None:
             progress(row)
@@ -499,26 +452,35 @@ def train_simulator(
 
 # ------------------------------------------------------------------------------------------------ rollouts
 @jax.jit
-def encode(state: SimState, obs: jax.Array, pose: jax.Array) -> jax.Array:
-    """Raw flattened observations [..., D] and poses [..., 5] (``pose_of``) -> latents [..., L]."""
+def encode(state: SimState, obs: jax.Array, pose: jax.Array, floor_map: jax.Array) -> jax.Array:
+    """Raw flattened observations [..., D], poses [..., 5] (``pose_of``) and the floor maps they were seen with
+    [..., C, G, G] (``floor_map``: already holding these observations) -> latents [..., L]."""
     n = state.norm
     return state.model.apply(state.params, (obs - n.obs_mean) / n.obs_std, (pose - n.pose_mean) / n.pose_std,
-                             sighting(obs), method=WorldModel.encode)  # fmt: skip
+                             sighting(obs), map_features(floor_map, pose), method=WorldModel.encode)  # fmt: skip
 
 
-def latent_step(state: SimState, z: jax.Array, action: jax.Array) -> jax.Array:
-    """The learned dynamics as a pure ``step(params, z, a)`` (``acquisition.StepFn``, ``mpc``): latent [..., L]
-    and (soft) one-hot action [..., 13] -> next latent."""
-    return state.model.apply(state.params, z, action, method=WorldModel.step)
+def latent_pose(state: SimState, z: jax.Array) -> jax.Array:
+    """Latents [..., L] -> the pose they carry [..., 5] (``POSE_NAMES``), in world units."""
+    n = state.norm
+    return z[..., : len(POSE_NAMES)] * n.pose_std + n.pose_mean
 
 
-def rollout_latents(state: SimState, z0: jax.Array, actions: jax.Array) -> jax.Array:
-    """Latents [B, H + 1, L] from start latents [B, L] and (soft) one-hot actions [B, H, 13]: the model rolled out
-    exactly (differentiable; jit the caller)."""
-    model = state.model
+def latent_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Array) -> jax.Array:
+    """The simulator as a pure ``step(params, z, a)`` (``acquisition.StepFn``, ``mpc``), ``params`` being (the
+    simulator, the floor map [C, G, G] imagination started from): latent [..., L] and (soft) one-hot action
+    [..., 13] -> next latent; the learned dynamics, then the map's numbers read at the new pose."""
+    state, floor_map = params
+    z1 = state.model.apply(state.params, z, action, method=WorldModel.step)
+    return z1.at[..., MAP_SLICE].set(map_features(floor_map, latent_pose(state, z1)))
+
+
+def rollout_latents(state: SimState, z0: jax.Array, actions: jax.Array, floor_maps: jax.Array) -> jax.Array:
+    """Latents [B, H + 1, L] from start latents [B, L], (soft) one-hot actions [B, H, 13] and the floor maps the
+    starts were seen with [B, C, G, G]: the model rolled out exactly (differentiable; jit the caller)."""
 
     def one(z: jax.Array, a: jax.Array) -> tuple[jax.Array, jax.Array]:
-        z1 = model.apply(state.params, z, a, method=WorldModel.step)
+        z1 = jax.vmap(latent_step, in_axes=((None, 0), 0, 0))((state, floor_maps), z, a)
         return z1, z1
 
     _, zs = jax.lax.scan(one, z0, jnp.swapaxes(actions, 0, 1))
@@ -544,11 +506,15 @@ def decode_obs(state: SimState, z: jax.Array) -> jax.Array:
 
 
 @jax.jit
-def imagine(state: SimState, obs: jax.Array, pose: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Roll the model out from real observations [B, D] and poses [B, 5] under (soft) one-hot actions [B, H, 13]: (latents
+def imagine(state: SimState, obs: jax.Array, pose: jax.Array, actions: jax.Array,
+            floor_maps: jax.Array | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:  # fmt: skip
+    """Roll the model out from real observations [B, D] and poses [B, 5] under (soft) one-hot actions [B, H, 13],
+    with the floor maps those observations were seen with [B, C, G, G] (default: a map holding just them): (latents
     [B, H+1, L], decoded observations [B, H+1, D], decoded world quantities [B, H+1, 6]). A residual simulator
     (``SimConfig.residual_obs``) decodes each imagined observation as the real first one plus the decoded change."""
-    zs = rollout_latents(state, encode(state, obs, pose), actions)
+    if floor_maps is None:
+        floor_maps = observe(empty_map(obs.shape[0]), obs, pose[:, :3], jnp.arctan2(pose[:, 3], pose[:, 4]))
+    zs = rollout_latents(state, encode(state, obs, pose, floor_maps), actions, floor_maps)
     decoded = decode_obs(state, zs)
     if state.residual_obs:
         decoded = obs[:, None] + decoded - decoded[:, :1]
@@ -557,7 +523,7 @@ def imagine(state: SimState, obs: jax.Array, pose: jax.Array, actions: jax.Array
 
 @partial(jax.jit, static_argnames=("decode",))
 def _rollout_for_speed(state: SimState, z0: jax.Array, actions: jax.Array, decode: bool) -> jax.Array:
-    zs = rollout_latents(state, z0, actions)
+    zs = rollout_latents(state, z0, actions, empty_map(z0.shape[0]))
     return decode_quantities(state, zs).sum() if decode else zs.sum()
 
 

@@ -73,3 +73,21 @@ def test_batched_planning_matches_single_plans() -> None:
     assert actions[1, 1] == 2 and actions[2, 0] == 2
     with pytest.raises(ValueError, match="horizon=0"):
         mpc.MPCConfig(horizon=0)
+
+
+def test_plans_keep_to_allowed_actions_and_per_env_step_params() -> None:
+    # forbid strafing left (component 1, value 2): from (3, 0) the goal straight up is no longer reachable by it
+    allowed = tuple(i != 5 for i in range(13))
+    config = mpc.MPCConfig(horizon=8, iterations=40, learning_rate=0.2, restarts=4, cost_weight=20.0, allowed_actions=allowed)
+    z0 = jnp.array([[3.0, 0.0], [3.0, 0.0]])
+    # per-env step parameters: the second env's model moves twice as far (vmapped over the gain, shared goal)
+    params = {"gain": jnp.array([0.5, 1.0]), "goal": jnp.stack([GOAL, GOAL]), "hazard": jnp.stack([HAZARD, HAZARD])}
+    actions, _, info = mpc.plan_batch(step, params, reward, cost, PARAMS, z0, mpc.init_mpc(config, 0, batch=2), config,
+                                      step_axes=0)  # fmt: skip
+    assert (actions[:, 1] != 2).all()
+    assert info["plan"].shape == (2, 8, 13)
+    assert mpc.demonstrated_actions(np.array([[2, 1, 1, 0, 0]] * 99 + [[0, 1, 1, 1, 0]]), min_share=0.02) == (
+        False, False, True, False, True, False, False, True, False, True, False, True, False)
+    assert mpc.demonstrated_actions(np.array([[2, 1, 1, 0, 0]] * 99 + [[0, 1, 1, 1, 0]]), min_share=0.01)[0]
+    with pytest.raises(ValueError, match="no value of action component 1"):
+        mpc.MPCConfig(allowed_actions=(True,) * 3 + (False,) * 3 + (True,) * 7)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from safety import demonstrations as demos
+from safety import sightings
 from safety import simulator as sim
+from safety.floor_map import map_features
 
 CONFIG = sim.SimConfig(latent_dim=8, hidden=32, train_steps=200, batch_size=64, log_every=100, seed=0)
 
@@ -39,12 +41,15 @@ def test_imagined_rollout_is_the_model_stepped_exactly(trained) -> None:
     obs = jnp.asarray(held_out.obs[:B])
     pose = jnp.asarray(sim.pose_of(held_out.prev_position[:B], held_out.prev_yaw[:B]))
     actions = sim.action_onehot(np.random.default_rng(0).integers(0, sim.ACTION_NVEC, size=(B, H, 5)))
-    zs, obs_hat, q_hat = sim.imagine(state, obs, pose, actions)
+    maps = jnp.asarray(sim.demonstration_maps(held_out)[:B])
+    zs, obs_hat, q_hat = sim.imagine(state, obs, pose, actions, maps)
     assert zs.shape == (B, H + 1, CONFIG.latent_dim + sim.STATE_WIDTH) and state.latent_width == zs.shape[-1] and obs_hat.shape == (B, H + 1, held_out.obs_dim)
     assert q_hat.shape == (B, H + 1, len(sim.QUANTITY_NAMES))
-    z = sim.encode(state, obs, pose)
+    z = sim.encode(state, obs, pose, maps)
     for t in range(H):
         z = state.model.apply(state.params, z, actions[:, t], method=sim.WorldModel.step)
+        # the floor map's numbers are not learned: read from the start's map at the imagined position
+        z = z.at[:, sim.MAP_SLICE].set(map_features(maps, sim.latent_pose(state, z)))
         np.testing.assert_allclose(zs[:, t + 1], z, rtol=1e-5, atol=1e-5)
     # the pose the latent carries decodes to the real starting pose
     np.testing.assert_allclose(q_hat[:, 0, :3], held_out.prev_position[:B], atol=1e-4)
@@ -72,7 +77,7 @@ def test_bad_config_is_named() -> None:
 
 def test_goal_sighting_reads_the_goal_distance_from_the_observation(trained) -> None:
     state, history, held_out = trained
-    s = np.asarray(sim.goal_sighting(held_out.next_obs))
+    s = np.asarray(sightings.goal_sighting(held_out.next_obs))
     seen = s[:, 0] > 0.5
     assert 0.3 < seen.mean() and set(np.unique(s[:, 0])) <= {0.0, 1.0}
     # the nearest ray on the goal's object: its distance tracks the distance the goal potential counts (a ray meets
@@ -82,7 +87,7 @@ def test_goal_sighting_reads_the_goal_distance_from_the_observation(trained) -> 
     np.testing.assert_allclose(np.linalg.norm(s[seen, 2:4], axis=-1), 1.0, atol=1e-5)
     np.testing.assert_array_equal(s[~seen], np.tile([0.0, 1.0, 0.0, 0.0], (int((~seen).sum()), 1)))
     # the hazard sighting sees hazards only in worlds that have some, and nothing is (0, 0, 1, 0, 0)
-    h = np.asarray(sim.hazard_sighting(held_out.next_obs))
+    h = np.asarray(sightings.hazard_sighting(held_out.next_obs))
     has_hazards = np.array([len(held_out.task(int(e)).world.terrain.hazards) > 0 for e in held_out.episode])
     seen_h = h[:, 2] < 1.0
     assert not (seen_h & ~has_hazards).any() and ((h[:, 0] > 0) <= seen_h).all() and (h[:, :2] <= 1.0).all()
