@@ -67,10 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-tasks", type=int, default=32, help="held-out tasks (each also played from a shifted start)")
     p.add_argument("--demo-tasks", type=int, default=32, help="training tasks the scripted expert demonstrates")
     p.add_argument("--sim-steps", type=int, default=1500, help="optimiser steps of the learned simulator")
-    p.add_argument("--rounds", type=int, default=4, help="ReQueST query rounds (4 queries each)")
+    p.add_argument("--rounds", type=int, default=8, help="ReQueST query rounds (4 queries each)")
+    p.add_argument("--hazard-starts", type=float, default=0.75,
+                   help="share of query starts drawn beside a remembered hazard (RequestConfig.hazard_starts; ReQueST: 0)")
     p.add_argument("--query-iterations", type=int, default=500, help="at most this many Adam steps per query")
     p.add_argument("--reward-steps", type=int, default=500, help="reward-model optimiser steps per round")
     p.add_argument("--mpc-iterations", type=int, default=20, help="Adam steps per MPC plan")
+    p.add_argument("--mpc-lr", type=float, default=0.3, help="Adam learning rate of the MPC plans")
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--reward-reads", choices=("state", "all"), default="state",
                    help="the reward/cost ensemble reads the latent's sightings and floor-map numbers (state) or every "
@@ -157,6 +160,7 @@ def train_request(args: argparse.Namespace) -> tuple[tuple, dict[str, Any], np.n
     print(f"  ReQueST  simulator {args.sim_steps} steps: held-out position error "
           f"{sim_hist[-1].get('held_out_position_error_m', float('nan')):.3f} m ({t_sim:.0f} s)", flush=True)  # fmt: skip
     config = RequestConfig(rounds=args.rounds, seed=args.seed, query=acq.QueryConfig(max_iterations=args.query_iterations),
+                           hazard_starts=args.hazard_starts,
                            reward=RewardModelConfig(train_steps=args.reward_steps, seed=args.seed, skip_features=5,
                                                     read_features=STATE_WIDTH if args.reward_reads == "state" else 0))  # fmt: skip
     model, labels, history = run_rounds(sim, data, config)
@@ -309,7 +313,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         trainer, training["PPO-Lag" if constrained else "PPO"] = train_ppo(args, constrained)
         agents["PPO-Lag" if constrained else "PPO"] = ppo_policy(trainer, args.seed + 1)
     request_agent, training["ReQueST"], visited, allowed = train_request(args)
-    mpc_config = mpc.MPCConfig(horizon=args.mpc_horizon, iterations=args.mpc_iterations, allowed_actions=allowed)
+    mpc_config = mpc.MPCConfig(horizon=args.mpc_horizon, iterations=args.mpc_iterations, learning_rate=args.mpc_lr,
+                               allowed_actions=allowed)  # fmt: skip
     agents["ReQueST"] = mpc_policy(request_agent, mpc_config, args.seed + 1)
 
     shifted = [shifted_start(t, visited, seed=args.seed + i) for i, t in enumerate(held_out)]

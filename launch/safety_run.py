@@ -152,7 +152,8 @@ def run_request(cfg: RequestStage) -> dict[str, Any]:
     run = SafetyRun.of(cfg.runs_dir, cfg.name)
     data, demos_sha = load_demos(run)
     sim, _, _ = load_simulator(run, data.obs_dim, demos_sha)
-    config = RequestConfig(rounds=cfg.rounds, query=cfg.query, reward=cfg.reward, seed=cfg.seed)
+    config = RequestConfig(rounds=cfg.rounds, query=cfg.query, reward=cfg.reward, hazard_starts=cfg.hazard_starts,
+                           seed=cfg.seed)  # fmt: skip
     bar = tqdm(total=cfg.rounds, desc="request", unit="round", disable=not cfg.progress)
     with labeler_session(cfg) as labeler, bar:
 

@@ -31,6 +31,7 @@ import optax
 from safety.demonstrations import ACTION_NVEC
 from safety.simulator import ACTION_WIDTH, action_argmax, action_probs
 
+PLANNERS = ("gradient", "cem")
 StepFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 RewardFn = Callable[[Any, jax.Array], jax.Array]
 CostFn = Callable[[Any, jax.Array], jax.Array]
@@ -56,10 +57,25 @@ class MPCConfig:
     """Std of the random candidates' initial logits."""
     progress_weight: float = 1.0
     """Weight of the goal progress the simulator decodes (``simulator.decode_progress``, metres of the goal's
-    shaping potential) beside the learned reward, in the ``request.MPCAgent``'s objective: the learned reward
-    sees the goal only within reach (the "good" class), the potential says which way it lies from afar. 0:
-    ReQueST's objective, learned reward minus cost only."""
-
+    shaping potential) at the plan's last state, in the ``request.MPCAgent``'s objective (``plan``'s
+    ``terminal``): the learned reward sees the goal only within reach (the "good" class), the potential says which
+    way it lies from afar. 0: ReQueST's objective, learned reward minus cost only."""
+    planner: str = "gradient"
+    """How a plan is found: ``gradient`` (ReQueST: Adam on soft actions through the model, ``iterations`` steps
+    from ``restarts`` candidates) or ``cem`` (the cross-entropy method over discrete action sequences:
+    ``iterations`` rounds of ``samples`` sequences drawn from per-step categorical distributions, refitted to the
+    best ``elites``). The gradient of a remembered hazard's cost vanishes inside the hazard's tile (the cost is
+    flat there), so a gradient plan that starts on a hazard has nothing to follow off it; sampling does not need
+    one."""
+    action_repeat: int = 1
+    """Env steps each planned action is held for in imagination (ReQueST: 1): ``horizon`` x ``action_repeat``
+    steps are looked ahead at the cost of ``horizon`` decisions, far enough to see a detour around a hazard pay
+    off. The executed action is still replanned every step; with a repeat above 1 the warm start is the last plan
+    unshifted (one real step is a fraction of a planned one)."""
+    samples: int = 128
+    """``cem``: action sequences scored per round."""
+    elites: int = 16
+    """``cem``: best sequences the distribution is refitted to."""
     allowed_actions: tuple[bool, ...] = (True,) * ACTION_WIDTH
     """Which of the 13 action-component values a plan may use (per component, as ``simulator.action_onehot`` lays
     them out); the others get a logit of -1e4. ``demonstrated_actions`` gives the values the demonstrations used:
@@ -74,7 +90,11 @@ class MPCConfig:
             if not any(self.allowed_actions[start : start + n]):
                 raise ValueError(f"MPCConfig.allowed_actions={self.allowed_actions!r} allows no value of action component {k}")
             start += n
-        for name in ("horizon", "iterations", "restarts"):
+        if self.planner not in PLANNERS:
+            raise ValueError(f"MPCConfig.planner={self.planner!r} is not one of {PLANNERS}")
+        if not 1 <= self.elites <= self.samples:
+            raise ValueError(f"MPCConfig.elites={self.elites!r} must lie in [1, samples={self.samples!r}]")
+        for name in ("horizon", "iterations", "restarts", "action_repeat"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be at least 1")
         for name in ("cost_weight", "progress_weight"):
@@ -99,7 +119,8 @@ def init_mpc(config: MPCConfig, seed: int, batch: int | None = None) -> MPCState
 
 
 def predicted_return(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-                     logits: jax.Array, cost_weight: jax.Array, discount: jax.Array) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+                     logits: jax.Array, cost_weight: jax.Array, discount: jax.Array,
+                     terminal: RewardFn | None = None, repeat: int = 1) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """(Σ γ^t [r − w Σ c], per-rule summed costs [R]) of action logits [H, 13] from latent ``z0`` (disallowed
     actions already pushed down in the logits)."""
 
@@ -107,22 +128,87 @@ def predicted_return(step: StepFn, step_params: Any, reward: RewardFn, cost: Cos
         z1 = step(step_params, z, a)
         return z1, (reward(score_params, z1), cost(score_params, z1))
 
-    _, (r, c) = jax.lax.scan(one, z0, action_probs(logits))
+    probs = jnp.repeat(action_probs(logits), repeat, axis=0)  # each planned action held for ``repeat`` steps
+    z_end, (r, c) = jax.lax.scan(one, z0, probs)
     weights = discount ** jnp.arange(r.shape[0], dtype=jnp.float32)
-    return jnp.sum(weights * (r - cost_weight * c.sum(-1))), c.sum(0)
+    ret = jnp.sum(weights * (r - cost_weight * c.sum(-1)))
+    if terminal is not None:
+        ret = ret + discount ** r.shape[0] * terminal(score_params, z_end)
+    return ret, c.sum(0)
 
 
-@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape"))
+def _sample_actions(key: jax.Array, logits: jax.Array, n: int) -> jax.Array:
+    """n discrete action sequences as one-hot-valued logits [n, H, 13] (0 where chosen, -1e4 elsewhere) drawn
+    component by component from the categorical distributions of ``logits`` [H, 13]."""
+    parts, start = [], 0
+    for k, width in zip(jax.random.split(key, len(ACTION_NVEC)), ACTION_NVEC):
+        choice = jax.random.categorical(k, logits[:, start : start + width], axis=-1, shape=(n, logits.shape[0]))
+        parts.append(jax.nn.one_hot(choice, width))
+        start += width
+    return (jnp.concatenate(parts, -1) - 1.0) * 1e4
+
+
+def _refit(elite: jax.Array, old: jax.Array, smoothing: float) -> jax.Array:
+    """Logits [H, 13] of the per-component frequencies of elite one-hot-valued logits [k, H, 13], mixed with the
+    old distribution's probabilities (weight ``smoothing``)."""
+    freq = (elite > -1.0).astype(jnp.float32).mean(0)
+    return jnp.log((1.0 - smoothing) * freq + smoothing * action_probs(old) + 1e-4)
+
+
+def _plan_cem(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+              state: MPCState, shape: tuple[int, int, int, int, int], numbers: dict[str, jax.Array],
+              terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    """The cross-entropy method over discrete action sequences (``MPCConfig.planner == "cem"``)."""
+    horizon, iterations, samples, elites, repeat = shape
+
+    def score(logits: jax.Array) -> jax.Array:
+        ret = predicted_return(step, step_params, reward, cost, score_params, z0, logits + numbers["bias"],
+                               numbers["cost_weight"], numbers["discount"], terminal, repeat)[0]  # fmt: skip
+        return jnp.where(jnp.isfinite(ret), ret, -jnp.inf)
+
+    def body(carry: tuple, key: jax.Array) -> tuple[tuple, None]:
+        dist, best, best_score = carry
+        candidates = _sample_actions(key, dist + numbers["bias"], samples)
+        scores = jax.vmap(score)(candidates)
+        top, idx = jax.lax.top_k(scores, elites)
+        better = top[0] > best_score
+        return (_refit(candidates[idx], dist, 0.1), jnp.where(better, candidates[idx[0]], best),
+                jnp.where(better, top[0], best_score)), None  # fmt: skip
+
+    key, sub = jax.random.split(state.key)
+    (dist, best, _), _ = jax.lax.scan(body, (state.plan, _sample_actions(sub, state.plan, 1)[0], -jnp.inf),
+                                      jax.random.split(sub, iterations))  # fmt: skip
+    ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best + numbers["bias"],
+                                  numbers["cost_weight"], numbers["discount"], terminal, repeat)  # fmt: skip
+    warm = jnp.concatenate([dist[1:], jnp.zeros_like(dist[:1])], 0) if repeat == 1 else dist
+    return best[0] + numbers["bias"], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
+
+
+@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape", "terminal"))
 def _plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-          state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array]) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
-    horizon, iterations, restarts = shape
+          state: MPCState, shape: tuple, numbers: dict[str, jax.Array],
+          terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    """One plan from ``z0`` by the planner ``shape`` names (``_shape``)."""
+    planner, horizon, iterations, restarts, samples, elites, repeat = shape
+    if planner == "cem":
+        return _plan_cem(step, step_params, reward, cost, score_params, z0, state,
+                         (horizon, iterations, samples, elites, repeat), numbers, terminal)  # fmt: skip
+    return _plan_gradient(step, step_params, reward, cost, score_params, z0, state, (horizon, iterations, restarts, repeat),
+                          numbers, terminal)  # fmt: skip
+
+
+def _plan_gradient(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
+                   state: MPCState, shape: tuple[int, int, int, int], numbers: dict[str, jax.Array],
+                   terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    """ReQueST's planner: Adam on soft actions through the model (``MPCConfig.planner == "gradient"``)."""
+    horizon, iterations, restarts, repeat = shape
     key, sub = jax.random.split(state.key)
     fresh = numbers["init_scale"] * jax.random.normal(sub, (restarts - 1, horizon, ACTION_WIDTH))
     candidates = jnp.concatenate([state.plan[None], fresh], 0)
 
     def score(logits: jax.Array) -> jax.Array:
         return predicted_return(step, step_params, reward, cost, score_params, z0, logits + numbers["bias"],
-                                numbers["cost_weight"], numbers["discount"])[0]  # fmt: skip
+                                numbers["cost_weight"], numbers["discount"], terminal, repeat)[0]  # fmt: skip
 
     tx = optax.adam(numbers["lr"])
     grad = jax.vmap(jax.grad(lambda x: -score(x)))
@@ -138,40 +224,44 @@ def _plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_
     scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
     best = candidates[jnp.argmax(scores)]
     ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best + numbers["bias"],
-                                  numbers["cost_weight"], numbers["discount"])  # fmt: skip
-    warm = jnp.concatenate([best[1:], jnp.zeros_like(best[:1])], 0)
+                                  numbers["cost_weight"], numbers["discount"], terminal, repeat)  # fmt: skip
+    warm = jnp.concatenate([best[1:], jnp.zeros_like(best[:1])], 0) if repeat == 1 else best
     return best[0] + numbers["bias"], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
 
 
 def plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-         state: MPCState, config: MPCConfig) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
+         state: MPCState, config: MPCConfig, terminal: RewardFn | None = None) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """One replanning step from latent ``z0`` [L]: (the discrete action int64 [5] to execute, the next MPC state,
-    the plan's predicted return, per-rule predicted costs and logits)."""
-    logits, state, info = _plan(step, step_params, reward, cost, score_params, z0, state, _shape(config), _numbers(config))
+    the plan's predicted return, per-rule predicted costs and logits). ``terminal``: a reward of the plan's last
+    state, added once (discounted by γ^H) to the per-step sum."""
+    logits, state, info = _plan(step, step_params, reward, cost, score_params, z0, state, _shape(config), _numbers(config),
+                                terminal)  # fmt: skip
     return action_argmax(logits), state, info
 
 
-@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape", "step_axes"))
+@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape", "step_axes", "terminal"))
 def _plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-                state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array],
-                step_axes: Any = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
-    one = lambda z, s, p: _plan(step, p, reward, cost, score_params, z, s, shape, numbers)  # noqa: E731
+                state: MPCState, shape: tuple, numbers: dict[str, jax.Array], step_axes: Any = None,
+                terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    one = lambda z, s, p: _plan(step, p, reward, cost, score_params, z, s, shape, numbers, terminal)  # noqa: E731
     return jax.vmap(one, in_axes=(0, 0, step_axes))(z0, state, step_params)
 
 
 def plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-               state: MPCState, config: MPCConfig, step_axes: Any = None) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
+               state: MPCState, config: MPCConfig, step_axes: Any = None,
+               terminal: RewardFn | None = None) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """``plan`` for a batch of latents [B, L] with a batched ``MPCState`` (``init_mpc(..., batch=B)``): actions
     int64 [B, 5], in one jitted call. ``step_axes`` says which parts of ``step_params`` are per latent (a
     ``jax.vmap`` ``in_axes`` prefix: None shares them all; (None, 0) for the learned simulator's (state, floor maps
     [B, ...]))."""
     logits, state, info = _plan_batch(step, step_params, reward, cost, score_params, z0, state, _shape(config),
-                                      _numbers(config), step_axes)  # fmt: skip
+                                      _numbers(config), step_axes, terminal)  # fmt: skip
     return action_argmax(logits), state, info
 
 
-def _shape(config: MPCConfig) -> tuple[int, int, int]:
-    return (config.horizon, config.iterations, config.restarts)
+def _shape(config: MPCConfig) -> tuple[str, int, int, int, int, int, int]:
+    return (config.planner, config.horizon, config.iterations, config.restarts, config.samples, config.elites,
+            config.action_repeat)  # fmt: skip
 
 
 def _numbers(config: MPCConfig) -> dict[str, jax.Array]:

@@ -150,7 +150,7 @@ def test_bad_input_is_refused_and_leaves_the_run_unchanged(run_dir: Path, tmp_pa
 
     config = RewardModelConfig(hidden=32, train_steps=20, skip_features=5, seed=0)  # the `all` stage's, but latent width 7
     ck.save_reward_model(run / "reward_model" / "checkpoints", init_reward_model(7, config), 7, config, step=99)
-    _refused(["safety", "evaluate", "--name", "copy", "--runs-dir", runs, "--tasks", "1"], run, r"latent_dim: checkpoint 7, current 30")
+    _refused(["safety", "evaluate", "--name", "copy", "--runs-dir", runs, "--tasks", "1"], run, r"latent_dim: checkpoint 7, current 37")
 
     # an empty, then a truncated dataset, then other (valid) demonstrations than the simulator was trained on
     demos = run / "demos" / "demos.npz"

@@ -13,7 +13,7 @@ from safety import sightings
 from safety import simulator as sim
 from safety.floor_map import map_features
 
-CONFIG = sim.SimConfig(latent_dim=8, hidden=32, train_steps=200, batch_size=64, log_every=100, seed=0)
+CONFIG = sim.SimConfig(latent_dim=8, hidden=64, train_steps=400, batch_size=64, log_every=200, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_imagined_rollout_is_the_model_stepped_exactly(trained) -> None:
     assert q_hat.shape == (B, H + 1, len(sim.QUANTITY_NAMES))
     z = sim.encode(state, obs, pose, maps)
     for t in range(H):
-        z = state.model.apply(state.params, z, actions[:, t], method=sim.WorldModel.step)
+        z = state.model.apply(state.params, z, actions[:, t], state.norm.pose_mean, state.norm.pose_std, method=sim.WorldModel.step)
         # the floor map's numbers are not learned: read from the start's map at the imagined position
         z = z.at[:, sim.MAP_SLICE].set(map_features(maps, sim.latent_pose(state, z)))
         np.testing.assert_allclose(zs[:, t + 1], z, rtol=1e-5, atol=1e-5)
