@@ -4,16 +4,20 @@ ReQueST's agent plans by gradient descent through the learned model against the 
 10 steps (20 in car racing), and replans at every step. Ours does the same over soft discrete actions (per-component
 softmax over action logits, ``simulator.action_probs``), maximising
 
-    Σ_{t=1..H} γ^{t-1} [ r(z_t) − w · Σ_rules c_rule(z_t) ]
+    Σ_{t=1..H} γ^{t-1} [ r(z_t) − w · Σ_rules c_rule(z_t) ]  (+ γ^H · terminal(z_H), when given)
 
 where r and c come from the reward model (``reward_model.RewardModel.reward`` / ``rule_costs``; any pure functions
 of a parameter pytree and a latent fit). The cost term is our extension: ReQueST's reward already punishes
-unsafe states through the unsafe class; the per-rule costs let the planner weigh each rule.
+unsafe states through the unsafe class; the per-rule costs let the planner weigh each rule. The terminal term
+carries potential-based shaping telescoped over the plan (``request.progress_terminal``).
 
 Each plan optimises several candidate action sequences at once (``restarts``: the previous plan shifted by one
 step, warm start, and fresh random ones) with Adam for a fixed number of iterations, keeps the best, executes its
-first action (argmax per component) and keeps the rest as the next warm start. Everything is one jitted function,
-``vmap``-ped over a batch of envs by ``plan_batch``; the agent acts in the real env only to be evaluated.
+first action (argmax per component) and keeps the rest as the next warm start. ``MPCConfig.planner="cem"``
+searches discrete sequences by the cross-entropy method instead (no gradient needed), and
+``MPCConfig.allowed_actions`` keeps plans to the action values the demonstrations used. Everything is one jitted
+function, ``vmap``-ped over a batch of envs by ``plan_batch``; the agent acts in the real env only to be
+evaluated.
 """
 
 from __future__ import annotations

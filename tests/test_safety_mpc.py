@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from safety import mpc
-from safety.simulator import action_onehot
+from safety.simulator import action_onehot, action_probs
 
 GOAL = jnp.array([3.0, 3.0])
 HAZARD = jnp.array([1.5, 1.5])
@@ -91,3 +91,31 @@ def test_plans_keep_to_allowed_actions_and_per_env_step_params() -> None:
     assert mpc.demonstrated_actions(np.array([[2, 1, 1, 0, 0]] * 99 + [[0, 1, 1, 1, 0]]), min_share=0.01)[0]
     with pytest.raises(ValueError, match="no value of action component 1"):
         mpc.MPCConfig(allowed_actions=(True,) * 3 + (False,) * 3 + (True,) * 7)
+
+
+def test_cem_plans_reach_the_goal_around_the_hazard() -> None:
+    config = mpc.MPCConfig(horizon=8, iterations=4, planner="cem", samples=128, elites=16, cost_weight=20.0)
+    path = closed_loop(config)
+    assert np.linalg.norm(path - np.asarray(GOAL), axis=1)[-1] < 0.5, path
+    assert np.linalg.norm(path - np.asarray(HAZARD), axis=1).min() > 0.45, path
+    with pytest.raises(ValueError, match="planner='beam'"):
+        mpc.MPCConfig(planner="beam")
+    with pytest.raises(ValueError, match="elites=200"):
+        mpc.MPCConfig(samples=100, elites=200)
+
+
+def test_terminal_reward_and_action_repeat_in_the_predicted_return() -> None:
+    logits = jax.random.normal(jax.random.PRNGKey(3), (4, 13))
+    terminal = lambda params, z: 7.0 * z[0]  # noqa: E731
+    plain, costs = mpc.predicted_return(step, PARAMS, reward, cost, PARAMS, jnp.zeros(2), logits, 20.0, 0.9)
+    with_end, _ = mpc.predicted_return(step, PARAMS, reward, cost, PARAMS, jnp.zeros(2), logits, 20.0, 0.9, terminal)
+    z = jnp.zeros(2)
+    for a in action_probs(logits):
+        z = step(PARAMS, z, a)
+    np.testing.assert_allclose(with_end, plain + 0.9**4 * 7.0 * z[0], rtol=1e-5)
+    # holding each action for 2 steps is the same as planning each action twice
+    held, held_costs = mpc.predicted_return(step, PARAMS, reward, cost, PARAMS, jnp.zeros(2), logits, 20.0, 0.9, repeat=2)
+    doubled, doubled_costs = mpc.predicted_return(step, PARAMS, reward, cost, PARAMS, jnp.zeros(2), jnp.repeat(logits, 2, 0), 20.0, 0.9)
+    np.testing.assert_allclose(held, doubled, rtol=1e-6)
+    np.testing.assert_allclose(held_costs, doubled_costs, rtol=1e-6)
+    assert costs.shape == (1,)

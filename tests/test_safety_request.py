@@ -5,6 +5,7 @@ real env. Tiny sizes: this checks the wiring and contracts, not the quality of w
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from safety import acquisition as acq
 from safety import demonstrations as demos
@@ -39,5 +40,9 @@ def test_request_rounds_and_mpc_agent_in_the_real_env() -> None:
         actions = agent.act(env, obs)
         assert actions.shape == (2, 1, 5)
         obs, reward, terminated, truncated, info = env.step(actions)  # valid actions: the env would refuse others
+    assert (np.asarray(agent.maps)[:, 1].sum((1, 2)) > 0).all()  # each player's floor map holds what it saw
     agent.reset(np.array([1]), 1)
     assert float(np.abs(np.asarray(agent.state.plan[1])).sum()) == 0.0
+    assert float(np.asarray(agent.maps[1]).sum()) == 0.0 and float(np.asarray(agent.maps[0]).sum()) > 0.0
+    with pytest.raises(ValueError, match="hazard_starts=1.5"):
+        RequestConfig(hazard_starts=1.5)

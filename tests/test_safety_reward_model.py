@@ -58,3 +58,20 @@ def test_members_start_different_and_labels_are_checked() -> None:
     with pytest.raises(ValueError, match=r"latents: expected shape \(4, L\)"):
         train_reward_model(z, [0, 1, 2, 1], None, RewardModelConfig(train_steps=1))
     assert labelers.check_labels(["unsafe", 1, 2.0]).tolist() == [0, 1, 2]
+
+
+def test_members_read_only_their_window_of_the_latent() -> None:
+    z, classes, rules = planted(300, 2)
+    config = RewardModelConfig(members=2, hidden=16, train_steps=50, skip_features=1, read_features=4, seed=0)
+    model, _ = train_reward_model(z, classes, rules, config)
+    moved = z.copy()
+    moved[:, 0] += 5.0  # before the window
+    moved[:, 4:] -= 5.0  # after it
+    np.testing.assert_array_equal(np.asarray(model.reward(moved)), np.asarray(model.reward(z)))
+    inside = z.copy()
+    inside[:, 2] += 5.0
+    assert not np.allclose(np.asarray(model.reward(inside)), np.asarray(model.reward(z)))
+    with pytest.raises(ValueError, match="read_features=2 must exceed skip_features=3"):
+        RewardModelConfig(skip_features=3, read_features=2)
+    with pytest.raises(ValueError, match="read_features=9 exceeds the latent width 6"):
+        init_reward_model(6, RewardModelConfig(read_features=9))
