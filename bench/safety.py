@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reward-reads", choices=("state", "all"), default="state",
                    help="the reward/cost ensemble reads the latent's sightings and floor-map numbers (state) or every "
                         "feature but the pose (all, as ReQueST)")
-    p.add_argument("--action-share", type=float, default=0.01,
+    p.add_argument("--action-share", type=float, default=0.03,
                    help="MPC plans only with action values the demonstrations used in at least this share of steps (0: all)")
     p.add_argument("--threads", type=int, default=1, help="physics threads per BatchEnv")
     return p.parse_args(argv)

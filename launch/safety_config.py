@@ -127,7 +127,7 @@ class EvaluateStage:
     """Tasks played at once."""
     mpc: MPCConfig = MPCConfig()
     """The planner of the `request` policy."""
-    action_share: float = 0.01
+    action_share: float = 0.03
     """The planner uses only the action values the demonstrations used in at least this share of their steps
     (``safety.mpc.demonstrated_actions``, replacing ``--mpc.allowed-actions``); 0 keeps ``--mpc.allowed-actions``."""
     seed: int = 0

@@ -83,8 +83,10 @@ class MPCConfig:
     allowed_actions: tuple[bool, ...] = (True,) * ACTION_WIDTH
     """Which of the 13 action-component values a plan may use (per component, as ``simulator.action_onehot`` lays
     them out); the others get a logit of -1e4. ``demonstrated_actions`` gives the values the demonstrations used:
-    the simulator learned nothing of the rest (the scripted expert never jumps), and a plan that exploits what the
-    model never saw is a plan in a world that does not exist."""
+    the simulator learned nothing of the rest (the scripted expert never jumps, and walks backwards in 1-2% of
+    its steps), and a plan that exploits what the model barely saw is a plan in a world that does not exist
+    (measured on the safety bench, seed 1, backwards allowed: 154 of 168 unsafe steps were onto tiles the agent
+    had never seen, two thirds of them walking backwards, away from where its camera looks)."""
 
     def __post_init__(self) -> None:
         if len(self.allowed_actions) != ACTION_WIDTH:
@@ -276,7 +278,7 @@ def _numbers(config: MPCConfig) -> dict[str, jax.Array]:
     }  # fmt: skip
 
 
-def demonstrated_actions(actions: np.ndarray, min_share: float = 0.01) -> tuple[bool, ...]:
+def demonstrated_actions(actions: np.ndarray, min_share: float = 0.03) -> tuple[bool, ...]:
     """``MPCConfig.allowed_actions`` from integer actions [N, 5] (``Demonstrations.action``): each component value
     used in at least ``min_share`` of the steps (and, per component, at least its most used value)."""
     a = np.asarray(actions, dtype=np.int64).reshape(-1, len(ACTION_NVEC))
