@@ -16,8 +16,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_ppo_solves_cartpole_within_150k_steps():
-    # Reference hyper-parameters (CleanRL ppo.py), 8 envs; only total_timesteps is set for the test budget.
-    cfg = PPOConfig(num_envs=8, num_steps=128, total_timesteps=150_000, core="none", seed=0)
+    # Reference hyper-parameters (CleanRL ppo.py), 8 envs. The learning rate anneals over 250k steps and the test
+    # stops as soon as the goal is met: annealed over exactly 150k, the last updates' steps are so small that
+    # whether the mean crosses 450 by 150k depends on the CPU's floating-point rounding (measured: reached on one
+    # machine, 360 on another; annealed over 250k it is reached at 72k steps).
+    cfg = PPOConfig(num_envs=8, num_steps=128, total_timesteps=250_000, core="none", seed=0)
     assert all(getattr(cfg, f) for f in (
         "clip_vloss", "reward_scaling", "reward_clip", "orthogonal_init", "anneal_lr", "norm_obs", "clip_obs",
         "tanh_activations", "clip_grad_norm", "norm_adv"))
@@ -33,6 +36,8 @@ def test_ppo_solves_cartpole_within_150k_steps():
         recent = trainer.episode_returns[-20:]
         if len(recent) == 20 and np.mean(recent) >= 450:
             reached_at = int(m["env_steps"])
+            break
+        if m["env_steps"] >= 150_000:
             break
     elapsed = time.time() - t0
     print(f"CartPole: mean return of last 20 episodes >= 450 at {reached_at} env steps, {elapsed:.1f}s")
