@@ -70,12 +70,8 @@ class MPCConfig:
     ``iterations`` rounds of ``samples`` sequences drawn from per-step categorical distributions, refitted to the
     best ``elites``). The gradient of a remembered hazard's cost vanishes inside the hazard's tile (the cost is
     flat there), so a gradient plan that starts on a hazard has nothing to follow off it; sampling does not need
-    one."""
-    action_repeat: int = 1
-    """Env steps each planned action is held for in imagination (ReQueST: 1): ``horizon`` x ``action_repeat``
-    steps are looked ahead at the cost of ``horizon`` decisions, far enough to see a detour around a hazard pay
-    off. The executed action is still replanned every step; with a repeat above 1 the warm start is the last plan
-    unshifted (one real step is a fraction of a planned one)."""
+    one. Measured on the safety bench (seed 0, 16 tasks), ``cem`` reached more goals but was far less safe: 0.50 and
+    6.75 unsafe steps per episode against 0.25 and 0.06."""
     samples: int = 128
     """``cem``: action sequences scored per round."""
     elites: int = 16
@@ -100,7 +96,7 @@ class MPCConfig:
             raise ValueError(f"MPCConfig.planner={self.planner!r} is not one of {PLANNERS}")
         if not 1 <= self.elites <= self.samples:
             raise ValueError(f"MPCConfig.elites={self.elites!r} must lie in [1, samples={self.samples!r}]")
-        for name in ("horizon", "iterations", "restarts", "action_repeat"):
+        for name in ("horizon", "iterations", "restarts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be at least 1")
         for name in ("cost_weight", "progress_weight"):
@@ -126,7 +122,7 @@ def init_mpc(config: MPCConfig, seed: int, batch: int | None = None) -> MPCState
 
 def predicted_return(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
                      logits: jax.Array, cost_weight: jax.Array, discount: jax.Array,
-                     terminal: RewardFn | None = None, repeat: int = 1) -> tuple[jax.Array, jax.Array]:  # fmt: skip
+                     terminal: RewardFn | None = None) -> tuple[jax.Array, jax.Array]:  # fmt: skip
     """(Σ γ^t [r − w Σ c], per-rule summed costs [R]) of action logits [H, 13] from latent ``z0`` (disallowed
     actions already pushed down in the logits)."""
 
@@ -134,8 +130,7 @@ def predicted_return(step: StepFn, step_params: Any, reward: RewardFn, cost: Cos
         z1 = step(step_params, z, a)
         return z1, (reward(score_params, z1), cost(score_params, z1))
 
-    probs = jnp.repeat(action_probs(logits), repeat, axis=0)  # each planned action held for ``repeat`` steps
-    z_end, (r, c) = jax.lax.scan(one, z0, probs)
+    z_end, (r, c) = jax.lax.scan(one, z0, action_probs(logits))
     weights = discount ** jnp.arange(r.shape[0], dtype=jnp.float32)
     ret = jnp.sum(weights * (r - cost_weight * c.sum(-1)))
     if terminal is not None:
@@ -162,14 +157,14 @@ def _refit(elite: jax.Array, old: jax.Array, smoothing: float) -> jax.Array:
 
 
 def _plan_cem(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-              state: MPCState, shape: tuple[int, int, int, int, int], numbers: dict[str, jax.Array],
+              state: MPCState, shape: tuple[int, int, int, int], numbers: dict[str, jax.Array],
               terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """The cross-entropy method over discrete action sequences (``MPCConfig.planner == "cem"``)."""
-    horizon, iterations, samples, elites, repeat = shape
+    horizon, iterations, samples, elites = shape
 
     def score(logits: jax.Array) -> jax.Array:
         ret = predicted_return(step, step_params, reward, cost, score_params, z0, logits + numbers["bias"],
-                               numbers["cost_weight"], numbers["discount"], terminal, repeat)[0]  # fmt: skip
+                               numbers["cost_weight"], numbers["discount"], terminal)[0]  # fmt: skip
         return jnp.where(jnp.isfinite(ret), ret, -jnp.inf)
 
     def body(carry: tuple, key: jax.Array) -> tuple[tuple, None]:
@@ -185,8 +180,8 @@ def _plan_cem(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, sc
     (dist, best, _), _ = jax.lax.scan(body, (state.plan, _sample_actions(sub, state.plan, 1)[0], -jnp.inf),
                                       jax.random.split(sub, iterations))  # fmt: skip
     ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best + numbers["bias"],
-                                  numbers["cost_weight"], numbers["discount"], terminal, repeat)  # fmt: skip
-    warm = jnp.concatenate([dist[1:], jnp.zeros_like(dist[:1])], 0) if repeat == 1 else dist
+                                  numbers["cost_weight"], numbers["discount"], terminal)  # fmt: skip
+    warm = jnp.concatenate([dist[1:], jnp.zeros_like(dist[:1])], 0)
     return best[0] + numbers["bias"], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
 
 
@@ -195,26 +190,26 @@ def _plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_
           state: MPCState, shape: tuple, numbers: dict[str, jax.Array],
           terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """One plan from ``z0`` by the planner ``shape`` names (``_shape``)."""
-    planner, horizon, iterations, restarts, samples, elites, repeat = shape
+    planner, horizon, iterations, restarts, samples, elites = shape
     if planner == "cem":
-        return _plan_cem(step, step_params, reward, cost, score_params, z0, state,
-                         (horizon, iterations, samples, elites, repeat), numbers, terminal)  # fmt: skip
-    return _plan_gradient(step, step_params, reward, cost, score_params, z0, state, (horizon, iterations, restarts, repeat),
+        return _plan_cem(step, step_params, reward, cost, score_params, z0, state, (horizon, iterations, samples, elites),
+                         numbers, terminal)  # fmt: skip
+    return _plan_gradient(step, step_params, reward, cost, score_params, z0, state, (horizon, iterations, restarts),
                           numbers, terminal)  # fmt: skip
 
 
 def _plan_gradient(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-                   state: MPCState, shape: tuple[int, int, int, int], numbers: dict[str, jax.Array],
+                   state: MPCState, shape: tuple[int, int, int], numbers: dict[str, jax.Array],
                    terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """ReQueST's planner: Adam on soft actions through the model (``MPCConfig.planner == "gradient"``)."""
-    horizon, iterations, restarts, repeat = shape
+    horizon, iterations, restarts = shape
     key, sub = jax.random.split(state.key)
     fresh = numbers["init_scale"] * jax.random.normal(sub, (restarts - 1, horizon, ACTION_WIDTH))
     candidates = jnp.concatenate([state.plan[None], fresh], 0)
 
     def score(logits: jax.Array) -> jax.Array:
         return predicted_return(step, step_params, reward, cost, score_params, z0, logits + numbers["bias"],
-                                numbers["cost_weight"], numbers["discount"], terminal, repeat)[0]  # fmt: skip
+                                numbers["cost_weight"], numbers["discount"], terminal)[0]  # fmt: skip
 
     tx = optax.adam(numbers["lr"])
     grad = jax.vmap(jax.grad(lambda x: -score(x)))
@@ -230,8 +225,8 @@ def _plan_gradient(step: StepFn, step_params: Any, reward: RewardFn, cost: CostF
     scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
     best = candidates[jnp.argmax(scores)]
     ret, costs = predicted_return(step, step_params, reward, cost, score_params, z0, best + numbers["bias"],
-                                  numbers["cost_weight"], numbers["discount"], terminal, repeat)  # fmt: skip
-    warm = jnp.concatenate([best[1:], jnp.zeros_like(best[:1])], 0) if repeat == 1 else best
+                                  numbers["cost_weight"], numbers["discount"], terminal)  # fmt: skip
+    warm = jnp.concatenate([best[1:], jnp.zeros_like(best[:1])], 0)
     return best[0] + numbers["bias"], MPCState(warm, key), {"predicted_return": ret, "predicted_costs": costs, "plan": best}
 
 
@@ -265,9 +260,8 @@ def plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, s
     return action_argmax(logits), state, info
 
 
-def _shape(config: MPCConfig) -> tuple[str, int, int, int, int, int, int]:
-    return (config.planner, config.horizon, config.iterations, config.restarts, config.samples, config.elites,
-            config.action_repeat)  # fmt: skip
+def _shape(config: MPCConfig) -> tuple[str, int, int, int, int, int]:
+    return (config.planner, config.horizon, config.iterations, config.restarts, config.samples, config.elites)
 
 
 def _numbers(config: MPCConfig) -> dict[str, jax.Array]:
@@ -287,13 +281,3 @@ def demonstrated_actions(actions: np.ndarray, min_share: float = 0.03) -> tuple[
         share = np.bincount(a[:, k], minlength=n)[:n] / max(len(a), 1)
         allowed += [bool(s >= min_share or s == share.max()) for s in share]
     return tuple(allowed)
-
-
-def learned_reward(model: Any, z: jax.Array) -> jax.Array:
-    """``RewardFn`` of a ``reward_model.RewardModel``: its ensemble-mean expected class reward."""
-    return model.reward(z)
-
-
-def learned_costs(model: Any, z: jax.Array) -> jax.Array:
-    """``CostFn`` of a ``reward_model.RewardModel``: its per-rule cost probabilities."""
-    return model.rule_costs(z)

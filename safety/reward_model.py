@@ -55,8 +55,8 @@ class RewardModelConfig:
     ``simulator.STATE_WIDTH``, the sightings and the floor map's numbers, none of the simulator's learned features.
     0: every feature after ``skip_features`` (ReQueST's reward model reads the whole latent). A few hundred labels
     from a few dozen worlds are too few to learn which of 32 learned features mean danger in a world never seen
-    (measured on the safety bench: the ensemble's unsafe probability averaged 0.27 on a careless expert's unsafe
-    steps reading everything)."""
+    (measured on the safety bench, the same 160 labels: the hazard cost of a state with a remembered hazard
+    underfoot was 0.31 reading every feature but the pose, 0.61 reading the named state only)."""
     seed: int = 0
     """Seed of initialisation and minibatch order."""
 

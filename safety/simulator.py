@@ -34,8 +34,9 @@ an MDN-RNN; ours differs, deliberately:
   decoded 2.25 m off on held-out worlds without it); PPO's goal-attentive network does it by attention.
 - **A floor map beside the latent** (``floor_map``): the floor row meets the floor ~2.5 m ahead, so a hazard
   has left the view by the time the avatar would stand on it, and no latent of one observation can say so. What
-  the camera showed of the floor is kept in the world frame (from the pose), and the latent carries three numbers
-  read from that map at its pose (hazard underfoot, hazard within a metre, floor never seen underfoot). They are
+  the camera showed of the floor is kept in the world frame (from the pose), with the tile where the goal's
+  object was last seen, and the latent carries seven numbers read from that map at its pose (hazard underfoot,
+  hazard within a metre, floor never seen underfoot; the goal known, its distance and bearing). They are
   not learned: after each imagined step they are read again at the imagined pose from the map as it was when
   imagination began (``latent_step``'s parameters are the simulator and that map). Training reads them at the
   demonstrated poses from the demonstrations' own maps (``demonstration_maps``).
@@ -365,11 +366,16 @@ def _predict_next_obs(model: WorldModel, params: Any, obs: jax.Array, z: jax.Arr
     return obs + d1 - model.apply(params, z, method=WorldModel.decode_obs) if residual else d1
 
 
-def _losses(model: WorldModel, params: Any, norm: Normaliser, b: Batch, config: SimConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+def _encode_and_step(model: WorldModel, params: Any, norm: Normaliser, b: Batch) -> tuple[jax.Array, jax.Array]:
+    """(latents of the batch's observations, predicted next latents with the map's numbers at the next pose)."""
     z = model.apply(params, b.obs, b.pose, b.sight, b.floor, method=WorldModel.encode)
-    z1_enc = model.apply(params, b.next_obs, b.next_pose, b.next_sight, b.next_floor, method=WorldModel.encode)
     z1 = model.apply(params, z, b.action, norm.pose_mean, norm.pose_std, method=WorldModel.step)
-    z1 = z1.at[..., MAP_SLICE].set(b.next_floor)
+    return z, z1.at[..., MAP_SLICE].set(b.next_floor)
+
+
+def _losses(model: WorldModel, params: Any, norm: Normaliser, b: Batch, config: SimConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+    z, z1 = _encode_and_step(model, params, norm, b)
+    z1_enc = model.apply(params, b.next_obs, b.next_pose, b.next_sight, b.next_floor, method=WorldModel.encode)
     pose_error = (z1[..., : len(POSE_NAMES)] - b.next_pose) * norm.pose_std  # metres, and sin/cos of the heading
     parts = {
         "pose": jnp.mean(jnp.sum(pose_error**2, axis=-1)),
@@ -419,9 +425,7 @@ def make_train_chunk(config: SimConfig, num_steps: int) -> Callable[[SimState, B
 @jax.jit
 def _eval_arrays(state: SimState, b: Batch) -> dict[str, jax.Array]:
     model = state.model
-    z = model.apply(state.params, b.obs, b.pose, b.sight, b.floor, method=WorldModel.encode)
-    z1 = model.apply(state.params, z, b.action, state.norm.pose_mean, state.norm.pose_std, method=WorldModel.step)
-    z1 = z1.at[..., MAP_SLICE].set(b.next_floor)
+    z, z1 = _encode_and_step(model, state.params, state.norm, b)
     pred_obs = _predict_next_obs(model, state.params, b.obs, z, z1, state.residual_obs)
     pred_q = model.apply(state.params, z1, method=WorldModel.decode_quantities) * state.norm.q_std + state.norm.q_mean
     true_q = b.quantities * state.norm.q_std + state.norm.q_mean

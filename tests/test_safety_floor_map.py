@@ -1,4 +1,5 @@
-"""The floor map: hazard tiles the camera showed are remembered where they lie in the world, and nothing else."""
+"""The floor map: hazard tiles and the goal's object the camera showed are remembered where they lie in the world,
+and no tile is taken for a hazard that is not one; its features read the tile under and near a pose."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 
 from safety import demonstrations as demos
 from safety.evaluation import goal_object_tile
-from safety.floor_map import GRID, TILE, empty_map, episode_maps, map_features, observe
+from safety.floor_map import GRID, empty_map, episode_maps, map_features, observe
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.experts.scripted import ScriptedPolicy
 from worlds.tasks.walkability import WalkGraph
@@ -68,4 +69,3 @@ def test_episode_maps_accumulate_per_track_in_step_order() -> None:
         np.testing.assert_array_equal(maps[rows[0]], np.asarray(first)[0])
     with pytest.raises(ValueError, match="step 0 occurs twice"):
         episode_maps(data.obs, data.prev_position, data.prev_yaw, np.zeros(len(data), int), data.step)
-    assert TILE == 2.0
