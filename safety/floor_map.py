@@ -32,7 +32,7 @@ import numpy as np
 from safety.sightings import goal_match, rays_of
 from worlds.sim.config import PhysicsConfig
 from worlds.sim.observations import N_CATEGORIES, RAY_FEATURES
-from worlds.sim.template import CAT_FLOOR, CAT_HAZARD
+from worlds.sim.template import CAT_FLOOR, CAT_HAZARD, CAT_WALL
 from worlds.tasks.spec import MAX_GRID
 
 #: Tiles per side of a map (every world fits).
@@ -44,8 +44,8 @@ TILE = PhysicsConfig().tile_size
 #: (cosine, sine) in the player's frame.
 MAP_NAMES: tuple[str, ...] = ("hazard_here", "hazard_near", "unseen_here", "goal_known", "goal_distance",
                               "goal_ahead", "goal_left")  # fmt: skip
-#: Channels of a map: hazard seen, floor seen, the goal's object last seen (one tile).
-CHANNELS = 3
+#: Channels of a map: hazard seen, floor seen, the goal's object last seen (one tile), behind a wall seen.
+CHANNELS = 4
 MAP_WIDTH = len(MAP_NAMES)
 #: Softness (m) of a tile's edge in ``map_features``: a smooth indicator, so a planner's gradient feels an edge.
 EDGE = 0.1
@@ -90,7 +90,15 @@ def observe(floor_map: jax.Array, obs: jax.Array, position: jax.Array, yaw: jax.
     gcol, grow = jnp.clip(jnp.floor(gx / TILE), 0, GRID - 1), jnp.clip(jnp.floor(gy / TILE), 0, GRID - 1)
     goal_cell = jax.nn.one_hot((grow * GRID + gcol).astype(jnp.int32), GRID * GRID).reshape(grids)
     goal = jnp.where(match.any(-1)[..., None, None], goal_cell, floor_map[..., 2, :, :])
-    return jnp.stack([hazard_map, floor_seen, goal], axis=-3)
+    # a wall's far side: the tile a quarter metre beyond where a ray met a wall
+    wall = category[..., CAT_WALL] > 0.5
+    beyond = direction * (1.0 + 0.25 / jnp.maximum(jnp.linalg.norm(direction, axis=-1, keepdims=True), 1e-6))
+    wcol = jnp.floor((position[..., :1] + c * beyond[..., 0] - s * beyond[..., 1]) / TILE).astype(jnp.int32)
+    wrow = jnp.floor((position[..., 1:2] + s * beyond[..., 0] + c * beyond[..., 1]) / TILE).astype(jnp.int32)
+    wall &= (wcol >= 0) & (wcol < GRID) & (wrow >= 0) & (wrow < GRID) & (rays[..., 0] < 1.0)
+    wall_cell = jax.nn.one_hot(jnp.where(wall, wrow * GRID + wcol, -1), GRID * GRID)
+    walled = jnp.maximum(floor_map[..., 3, :, :], jnp.max(wall_cell, axis=-2).reshape(grids))
+    return jnp.stack([hazard_map, floor_seen, goal, walled], axis=-3)
 
 
 def _soft_inside(coord: jax.Array, grow: float, edge: float) -> jax.Array:
@@ -108,7 +116,9 @@ def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     here = _soft_inside(y, 0.0, EDGE)[..., :, None] * _soft_inside(x, 0.0, EDGE)[..., None, :]
     near = _soft_inside(y, NEAR, NEAR_EDGE)[..., :, None] * _soft_inside(x, NEAR, NEAR_EDGE)[..., None, :]
     hazard, seen = floor_map[..., 0, :, :], floor_map[..., 1, :, :]
-    peak = lambda w, m: jnp.max((w * m).reshape(*w.shape[:-2], -1), axis=-1)  # noqa: E731
+    # summed, not maxed, over tiles: the soft indicators of two neighbouring tiles sum to 1 along their shared
+    # edge, where the larger of the two is only 0.5 (a dip in a hazard band's cost along every tile edge)
+    peak = lambda w, m: jnp.clip(jnp.sum(w * m, axis=(-2, -1)), 0.0, 1.0)  # noqa: E731
     goal = floor_map[..., 2, :, :]
     known = jnp.sum(goal, axis=(-2, -1))
     centre = (jnp.arange(GRID, dtype=jnp.float32) + 0.5) * TILE
@@ -120,8 +130,22 @@ def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     ahead = (cos_yaw * dx + sin_yaw * dy) / dist  # the goal's bearing in the player's frame
     left = (cos_yaw * dy - sin_yaw * dx) / dist
     known = jnp.broadcast_to(known, dist.shape)
-    return jnp.stack([peak(here, hazard), peak(near, hazard), peak(here, 1.0 - seen), known,
+    return jnp.stack([peak(here, hazard), peak(near, hazard), 1.0 - peak(here, seen), known,
                       known * dist / 10.0, known * ahead, known * left], axis=-1)  # fmt: skip
+
+
+def blocked(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
+    """[...]: how much the position of poses [..., >=2] lies where no avatar can stand: beyond a wall the camera
+    showed (channel 3), or outside the map (every world lies inside it; its own walls stand at the map's x = 0 and
+    y = 0). Smooth in the position, as ``map_features``. ``simulator.latent_step`` stops imagined motion there:
+    the demonstrations never walked into a wall, so the learned dynamics would walk through one (measured: MPC
+    plans went round a hazard on the far side of the world's wall, while the real avatar, pinned to the wall,
+    stood on the hazard for up to 79 steps of an episode)."""
+    x, y = pose[..., 0], pose[..., 1]
+    here = _soft_inside(y, 0.0, EDGE)[..., :, None] * _soft_inside(x, 0.0, EDGE)[..., None, :]
+    inside = jnp.clip(jnp.sum(here, axis=(-2, -1)), 0.0, 1.0)
+    walled = jnp.clip(jnp.sum(here * floor_map[..., 3, :, :], axis=(-2, -1)), 0.0, 1.0)  # summed: as in ``peak``
+    return jnp.maximum(walled, 1.0 - inside)
 
 
 def episode_maps(obs: np.ndarray, position: np.ndarray, yaw: np.ndarray, track: np.ndarray, step: np.ndarray,

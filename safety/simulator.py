@@ -64,7 +64,7 @@ import numpy as np
 import optax
 
 from safety.demonstrations import ACTION_NVEC, Demonstrations
-from safety.floor_map import MAP_WIDTH, empty_map, episode_maps, map_features, observe
+from safety.floor_map import MAP_WIDTH, blocked, empty_map, episode_maps, map_features, observe
 from safety.sightings import SIGHT_WIDTH, sighting
 
 #: Width of an action as the model reads it: per-component one-hots, concatenated.
@@ -497,9 +497,12 @@ def latent_pose(state: SimState, z: jax.Array) -> jax.Array:
 def latent_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Array) -> jax.Array:
     """The simulator as a pure ``step(params, z, a)`` (``acquisition.StepFn``, ``mpc``), ``params`` being (the
     simulator, the floor map [C, G, G] imagination started from): latent [..., L] and (soft) one-hot action
-    [..., 13] -> next latent; the learned dynamics, then the map's numbers read at the new pose."""
+    [..., 13] -> next latent; the learned dynamics, the position held back where the map says no avatar can
+    stand (``floor_map.blocked``: beyond a wall it has seen), then the map's numbers read at the new pose."""
     state, floor_map = params
     z1 = state.model.apply(state.params, z, action, state.norm.pose_mean, state.norm.pose_std, method=WorldModel.step)
+    free = 1.0 - blocked(floor_map, latent_pose(state, z1))[..., None]
+    z1 = z1.at[..., :2].set(z[..., :2] + free * (z1[..., :2] - z[..., :2]))  # normalised x, y: same affine map
     return z1.at[..., MAP_SLICE].set(map_features(floor_map, latent_pose(state, z1)))
 
 

@@ -1,5 +1,6 @@
-"""The floor map: hazard tiles and the goal's object the camera showed are remembered where they lie in the world,
-and no tile is taken for a hazard that is not one; its features read the tile under and near a pose."""
+"""The floor map: hazard tiles, the goal's object and the far side of walls the camera showed are remembered where
+they lie in the world, and no tile is taken for a hazard or a wall that is not one; its features read the tile under
+and near a pose, and ``blocked`` says where no avatar can stand."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from safety import demonstrations as demos
 from safety.evaluation import goal_object_tile
-from safety.floor_map import GRID, empty_map, episode_maps, map_features, observe
+from safety.floor_map import CHANNELS, GRID, blocked, empty_map, episode_maps, map_features, observe
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.experts.scripted import ScriptedPolicy
 from worlds.tasks.walkability import WalkGraph
@@ -37,10 +38,23 @@ def test_a_careless_walk_maps_hazards_only_where_the_hidden_map_has_them() -> No
         # the goal's object, once seen, is remembered on its own tile
         target = goal_object_tile(task)
         assert maps[e, 2].sum() == 1.0 and maps[e, 2][target] == 1.0, (np.argwhere(maps[e, 2]), target)
+        # the only walls are the world's own: a wall is marked just beyond the world's far edges, never inside it
+        rows, cols = hazard.shape
+        walled = np.argwhere(maps[e, 3] > 0.5)
+        assert len(walled) > 0 and ((walled[:, 0] >= rows) | (walled[:, 1] >= cols)).all(), (walled, rows, cols)
+        assert ((walled[:, 0] == rows) | (walled[:, 1] == cols)).all()
+
+
+def test_blocked_outside_the_map_and_beyond_a_seen_wall_only() -> None:
+    m = np.zeros((CHANNELS, GRID, GRID), np.float32)
+    m[3, 2, 5] = 1.0  # a wall's far side seen at row 2 (y in [4, 6)), column 5 (x in [10, 12))
+    xy = np.array([[11.0, 5.0], [9.0, 5.0], [-0.5, 5.0], [5.0, -0.5], [5.0, 1.0], [11.0, 6.5]], np.float32)
+    pose = np.concatenate([xy, np.tile(np.float32([0.0, 0.0, 1.0]), (len(xy), 1))], 1)
+    np.testing.assert_allclose(np.asarray(blocked(jnp.asarray(m), jnp.asarray(pose))), [1, 0, 1, 1, 0, 0], atol=0.01)
 
 
 def test_features_read_the_tile_under_and_near_a_position() -> None:
-    m = np.zeros((3, GRID, GRID), np.float32)
+    m = np.zeros((CHANNELS, GRID, GRID), np.float32)
     m[0, 3, 4] = 1.0  # a hazard seen at row 3 (y in [6, 8)), column 4 (x in [8, 10))
     m[1, 2:6, 3:8] = 1.0
     xy = np.array([[9.0, 7.0], [9.0, 8.5], [13.0, 7.0], [17.0, 7.0]], np.float32)

@@ -11,7 +11,7 @@ import pytest
 from safety import demonstrations as demos
 from safety import sightings
 from safety import simulator as sim
-from safety.floor_map import map_features
+from safety.floor_map import TILE, blocked, map_features
 
 CONFIG = sim.SimConfig(latent_dim=8, hidden=64, train_steps=400, batch_size=64, log_every=200, seed=0)
 
@@ -47,9 +47,11 @@ def test_imagined_rollout_is_the_model_stepped_exactly(trained) -> None:
     assert q_hat.shape == (B, H + 1, len(sim.QUANTITY_NAMES))
     z = sim.encode(state, obs, pose, maps)
     for t in range(H):
-        z = state.model.apply(state.params, z, actions[:, t], state.norm.pose_mean, state.norm.pose_std, method=sim.WorldModel.step)
+        z1 = state.model.apply(state.params, z, actions[:, t], state.norm.pose_mean, state.norm.pose_std, method=sim.WorldModel.step)
+        # motion into a tile the map marks blocked is held back (none here: demonstrations stay inside the world)
+        np.testing.assert_allclose(blocked(maps, sim.latent_pose(state, z1)), 0.0, atol=1e-6)
         # the floor map's numbers are not learned: read from the start's map at the imagined position
-        z = z.at[:, sim.MAP_SLICE].set(map_features(maps, sim.latent_pose(state, z)))
+        z = z1.at[:, sim.MAP_SLICE].set(map_features(maps, sim.latent_pose(state, z1)))
         np.testing.assert_allclose(zs[:, t + 1], z, rtol=1e-5, atol=1e-5)
     # the pose the latent carries decodes to the real starting pose
     np.testing.assert_allclose(q_hat[:, 0, :3], held_out.prev_position[:B], atol=1e-4)
@@ -59,6 +61,26 @@ def test_imagined_rollout_is_the_model_stepped_exactly(trained) -> None:
     np.testing.assert_allclose(p[:, :3].sum(-1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(sim.action_argmax(p), sim.action_argmax(logits))
     np.testing.assert_array_equal(sim.action_onehot(sim.action_argmax(logits)).argmax(-1), np.asarray(sim.action_onehot(sim.action_argmax(p))).argmax(-1))
+
+
+def test_imagined_motion_stops_at_a_seen_wall(trained) -> None:
+    state, _, held_out = trained
+    B, H = 4, 12
+    obs = jnp.asarray(held_out.obs[:B])
+    position = held_out.prev_position[:B]
+    pose = jnp.asarray(sim.pose_of(position, held_out.prev_yaw[:B]))
+    forward = sim.action_onehot(np.tile(np.array([2, 1, 1, 0, 0]), (B, H, 1)))
+    maps = np.asarray(sim.demonstration_maps(held_out)[:B]).copy()
+    free = sim.latent_pose(state, sim.imagine(state, obs, pose, forward, jnp.asarray(maps))[0])
+    tile = np.floor(position[:, :2] / TILE)
+    left = np.abs(np.floor(np.asarray(free)[:, -1, :2] / TILE) - tile).max(-1) > 0
+    assert left.all(), np.asarray(free)[:, :, :2]  # walking ahead, each start leaves its tile
+    # walls seen all round the start's tile: the same walk stays within it (up to the edge's softness)
+    maps[:, 3] = 1.0
+    maps[np.arange(B), 3, tile[:, 1].astype(int), tile[:, 0].astype(int)] = 0.0
+    walled = sim.latent_pose(state, sim.imagine(state, obs, pose, forward, jnp.asarray(maps))[0])
+    xy = np.asarray(walled)[:, :, :2]
+    assert (xy >= tile[:, None] * TILE - 0.3).all() and (xy <= (tile[:, None] + 1) * TILE + 0.3).all(), xy
 
 
 def test_rollouts_are_far_faster_than_the_real_env(trained) -> None:
