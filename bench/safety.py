@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mpc-iterations", type=int, default=20, help="Adam steps per MPC plan")
     p.add_argument("--mpc-lr", type=float, default=0.3, help="Adam learning rate of the MPC plans")
     p.add_argument("--mpc-horizon", type=int, default=10)
+    p.add_argument("--mpc-cost-weight", type=float, default=mpc.MPCConfig.cost_weight,
+                   help="weight of the learned costs against the reward in the MPC plans")
     p.add_argument("--reward-reads", choices=("state", "all"), default="state",
                    help="the reward/cost ensemble reads the latent's sightings and floor-map numbers (state) or every "
                         "feature but the pose (all, as ReQueST)")
@@ -314,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         agents["PPO-Lag" if constrained else "PPO"] = ppo_policy(trainer, args.seed + 1)
     request_agent, training["ReQueST"], visited, allowed = train_request(args)
     mpc_config = mpc.MPCConfig(horizon=args.mpc_horizon, iterations=args.mpc_iterations, learning_rate=args.mpc_lr,
-                               allowed_actions=allowed)  # fmt: skip
+                               cost_weight=args.mpc_cost_weight, allowed_actions=allowed)  # fmt: skip
     agents["ReQueST"] = mpc_policy(request_agent, mpc_config, args.seed + 1)
 
     shifted = [shifted_start(t, visited, seed=args.seed + i) for i, t in enumerate(held_out)]

@@ -1,5 +1,6 @@
 """MPC with a known, hand-written differentiable model reaches a goal, and its cost term makes it go around a
-hazard that lies on the straight way (without the cost it walks through); batched planning agrees."""
+hazard that lies on the straight way (without the cost it walks through); batched planning agrees; the primitive
+plans walk off a cost with no gradient, where Adam alone stays."""
 
 from __future__ import annotations
 
@@ -114,3 +115,37 @@ def test_terminal_reward_in_the_predicted_return() -> None:
         z = step(PARAMS, z, a)
     np.testing.assert_allclose(with_end, plain + 0.9**4 * 7.0 * z[0], rtol=1e-5)
     assert costs.shape == (1,)
+
+
+def turning_step(params: None, z: jax.Array, a: jax.Array) -> jax.Array:
+    """An avatar (x, y, heading): turn (left minus right) by 0.6 rad, then forward (ahead minus back) half a unit."""
+    heading = z[..., 2] + 0.6 * (a[..., 6] - a[..., 8])
+    move = 0.5 * (a[..., 2] - a[..., 0])
+    return jnp.stack([z[..., 0] + move * jnp.cos(heading), z[..., 1] + move * jnp.sin(heading), heading], -1)
+
+
+def plateau_cost(params: None, z: jax.Array) -> jax.Array:
+    """A hazard covering everything east of x = -0.9: flat (no gradient) wherever it is."""
+    return jnp.where(z[..., 0] > -0.9, 1.0, 0.0)[..., None]
+
+
+def test_primitives_walk_off_a_flat_cost_the_gradient_cannot_see() -> None:
+    # one candidate (the warm start), optimised by Adam, with or without the primitives beside it;
+    # no walking backwards or strafing (as the demonstrations' values): the way off lies behind, after a turn
+    allowed = tuple(i not in (0, 3, 5) for i in range(13))
+    no_reward = lambda params, z: jnp.zeros(z.shape[:-1])  # noqa: E731
+    on_hazard = {}
+    for primitives in (True, False):
+        config = mpc.MPCConfig(horizon=10, iterations=10, restarts=1, cost_weight=1.0, allowed_actions=allowed,
+                               primitives=primitives)  # fmt: skip
+        z, state, path = jnp.zeros(3), mpc.init_mpc(config, seed=0), []
+        for _ in range(14):
+            action, state, _ = mpc.plan(turning_step, None, no_reward, plateau_cost, None, z, state, config)
+            z = turning_step(None, z, action_onehot(action))
+            path.append(np.asarray(z))
+        on_hazard[primitives] = np.asarray(plateau_cost(None, jnp.asarray(np.stack(path))))[:, 0]
+    # walking round in the tightest arc leaves after 5 steps, and it stays off
+    assert on_hazard[True][:4].all() and not on_hazard[True][5:].any(), on_hazard
+    # the warm start alone: the cost has no gradient, so Adam never moves it, and it turns on the spot forever
+    assert on_hazard[False].all(), on_hazard
+    assert mpc.primitive_plans(10).shape == (41, 10, 13)
