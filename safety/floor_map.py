@@ -137,7 +137,7 @@ def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
 def blocked(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     """[...]: how much the position of poses [..., >=2] lies where no avatar can stand: beyond a wall the camera
     showed (channel 3), or outside the map (every world lies inside it; its own walls stand at the map's x = 0 and
-    y = 0). Smooth in the position, as ``map_features``. ``simulator.latent_step`` stops imagined motion there:
+    y = 0). Smooth in the position, as ``map_features``. ``simulator.walled_step`` stops imagined motion there:
     the demonstrations never walked into a wall, so the learned dynamics would walk through one (measured: MPC
     plans went round a hazard on the far side of the world's wall, while the real avatar, pinned to the wall,
     stood on the hazard for up to 79 steps of an episode)."""

@@ -82,6 +82,10 @@ class MPCConfig:
     steps, walking or standing, then walk straight ahead) beside the optimised candidates, and take the best of all.
     A remembered hazard's cost is flat inside its tile, so a gradient plan that starts on a hazard has no slope to
     follow off it; a way off in every direction is among the primitives."""
+    detour: bool = True
+    """``request.MPCAgent``: take from the terminal potential the detour the cheapest way to a remembered goal
+    makes over the floor map, tiles priced by the learned cost (``route.detour_field``), so that a plan walks along
+    a hazard band toward its end rather than stopping at its edge. False: the decoded potential alone."""
     samples: int = 128
     """``cem``: action sequences scored per round."""
     elites: int = 16
@@ -277,23 +281,23 @@ def plan(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_p
     return action_argmax(logits), state, info
 
 
-@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape", "step_axes", "terminal"))
+@partial(jax.jit, static_argnames=("step", "reward", "cost", "shape", "step_axes", "score_axes", "terminal"))
 def _plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
                 state: MPCState, shape: tuple, numbers: dict[str, jax.Array], step_axes: Any = None,
-                terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
-    one = lambda z, s, p: _plan(step, p, reward, cost, score_params, z, s, shape, numbers, terminal)  # noqa: E731
-    return jax.vmap(one, in_axes=(0, 0, step_axes))(z0, state, step_params)
+                score_axes: Any = None, terminal: RewardFn | None = None) -> tuple[jax.Array, MPCState, dict[str, jax.Array]]:  # fmt: skip
+    one = lambda z, s, p, q: _plan(step, p, reward, cost, q, z, s, shape, numbers, terminal)  # noqa: E731
+    return jax.vmap(one, in_axes=(0, 0, step_axes, score_axes))(z0, state, step_params, score_params)
 
 
 def plan_batch(step: StepFn, step_params: Any, reward: RewardFn, cost: CostFn, score_params: Any, z0: jax.Array,
-               state: MPCState, config: MPCConfig, step_axes: Any = None,
+               state: MPCState, config: MPCConfig, step_axes: Any = None, score_axes: Any = None,
                terminal: RewardFn | None = None) -> tuple[np.ndarray, MPCState, dict[str, jax.Array]]:  # fmt: skip
     """``plan`` for a batch of latents [B, L] with a batched ``MPCState`` (``init_mpc(..., batch=B)``): actions
     int64 [B, 5], in one jitted call. ``step_axes`` says which parts of ``step_params`` are per latent (a
     ``jax.vmap`` ``in_axes`` prefix: None shares them all; (None, 0) for the learned simulator's (state, floor maps
-    [B, ...]))."""
+    [B, ...])); ``score_axes`` likewise for ``score_params``."""
     logits, state, info = _plan_batch(step, step_params, reward, cost, score_params, z0, state, _shape(config),
-                                      _numbers(config), step_axes, terminal)  # fmt: skip
+                                      _numbers(config), step_axes, score_axes, terminal)  # fmt: skip
     return action_argmax(logits), state, info
 
 
@@ -310,12 +314,21 @@ def _numbers(config: MPCConfig) -> dict[str, jax.Array]:
     }  # fmt: skip
 
 
-def demonstrated_actions(actions: np.ndarray, min_share: float = 0.03) -> tuple[bool, ...]:
+#: Index of the strafe component among ``ACTION_NVEC``'s, and its value that stands still sideways.
+STRAFE, STRAFE_NONE = 1, 1
+
+
+def demonstrated_actions(actions: np.ndarray, min_share: float = 0.03, strafe: bool = False) -> tuple[bool, ...]:
     """``MPCConfig.allowed_actions`` from integer actions [N, 5] (``Demonstrations.action``): each component value
-    used in at least ``min_share`` of the steps (and, per component, at least its most used value)."""
+    used in at least ``min_share`` of the steps (and, per component, at least its most used value). Without
+    ``strafe`` the sideways steps are left out, the demonstrations' or not: the camera looks ahead, so a sideways
+    step lands on a tile the agent may never have seen, whose learned cost says only what unseen floor usually is
+    (measured on 32 held-out safety tasks, seeds 1 and 2, with ``route`` detours: 0.69 and 2.12 unsafe steps per
+    episode with sideways steps, 0.56 and 0.53 without, at 0.38 / 0.41 and 0.38 / 0.44 success)."""
     a = np.asarray(actions, dtype=np.int64).reshape(-1, len(ACTION_NVEC))
     allowed: list[bool] = []
     for k, n in enumerate(ACTION_NVEC):
         share = np.bincount(a[:, k], minlength=n)[:n] / max(len(a), 1)
-        allowed += [bool(s >= min_share or s == share.max()) for s in share]
+        keep = [bool(s >= min_share or s == share.max()) for s in share]
+        allowed += [v == STRAFE_NONE for v in range(n)] if k == STRAFE and not strafe else keep
     return tuple(allowed)

@@ -25,8 +25,9 @@ from safety import mpc
 from safety.demonstrations import SAFETY_CAMERA, Demonstrations, flatten_observation
 from safety.labelers import OracleLabeler, check_labels, check_rules
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
-from safety.floor_map import MAP_NAMES, empty_map, observe
-from safety.simulator import MAP_SLICE, SimState, decode_progress, decode_quantities, demonstration_maps, encode, latent_step, pose_of
+from safety.floor_map import GRID, MAP_NAMES, empty_map, observe
+from safety.route import detour_at, detour_field
+from safety.simulator import MAP_SLICE, SimState, decode_progress, decode_quantities, demonstration_maps, encode, latent_pose, latent_step, pose_of, walled_step
 from worlds.tasks.game import TaskSpec
 
 
@@ -149,19 +150,29 @@ def learned_reward(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array
     return params[0].reward(z)
 
 
-def progress_terminal(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array) -> jax.Array:
-    """The plan's terminal ``mpc.RewardFn`` of the same parameters: ``weight`` x the goal potential the simulator
-    decodes at the plan's last state (``mpc.MPCConfig.progress_weight``). Potential-based shaping summed over a
+def progress_terminal(params: tuple[RewardModel, SimState, jax.Array, jax.Array], z: jax.Array) -> jax.Array:
+    """The plan's terminal ``mpc.RewardFn`` of the same parameters and the env's detour field [G, G]
+    (``route.detour_field``, zeros without one): ``weight`` x (the goal potential the simulator decodes at the
+    plan's last state, less the detour read at its pose) (``mpc.MPCConfig.progress_weight``). Potential-based shaping summed over a
     plan, Σ_t [Φ(z_t) − Φ(z_{t−1})], telescopes to Φ(z_H) − Φ(z_0), and Φ(z_0) changes no choice; summing Φ(z_t)
     itself instead counts a metre gained early once per remaining step (measured: with it, the planner bought
     the short way across a remembered hazard band, 12 unsafe steps per episode)."""
-    model, sim, weight = params
-    return weight * decode_progress(sim, z)
+    model, sim, weight, detour = params
+    return weight * (decode_progress(sim, z) - detour_at(detour, latent_pose(sim, z)))
 
 
 def progress_costs(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array) -> jax.Array:
     """``mpc.CostFn`` of the same parameters as ``learned_reward``: the learned per-rule costs."""
     return params[0].rule_costs(z)
+
+
+#: Steps the avatar takes per metre walking ahead (measured on the scripted expert's demonstrations: 0.29 m a step).
+STEPS_PER_METRE = 3.4
+
+
+@jax.jit
+def _detour_fields(model: RewardModel, sim: SimState, z: jax.Array, maps: jax.Array, penalty: jax.Array) -> jax.Array:
+    return jax.vmap(detour_field, in_axes=(None, None, 0, 0, None))(model, sim, z, maps, penalty)
 
 
 class MPCAgent:
@@ -172,7 +183,9 @@ class MPCAgent:
         self.sim, self.model, self.config = sim, model, config
         self.state = mpc.init_mpc(config, seed, batch=num_players_total)
         self.maps = empty_map(num_players_total)
-        self.score_params = (model, sim, jnp.float32(config.progress_weight))
+        self.weight = jnp.float32(config.progress_weight)
+        # a metre walked at learned cost c costs the plan cost_weight x c per step: priced in metres of potential
+        self.detour_penalty = jnp.float32(config.cost_weight * STEPS_PER_METRE / max(config.progress_weight, 1e-6))
 
     def act(self, env: Any, obs: dict[str, np.ndarray]) -> np.ndarray:
         """int64 actions [E, P, 5] for the env's current observations; the pose comes from the env (the agent's
@@ -193,8 +206,12 @@ class MPCAgent:
         flat = jnp.asarray(flat.reshape(E * P, D))
         self.maps = observe(self.maps, flat, jnp.asarray(pose[:, :3]), jnp.asarray(poses["player_yaw"].reshape(E * P)))
         z = encode(self.sim, flat, jnp.asarray(pose), self.maps)
-        actions, self.state, _ = mpc.plan_batch(latent_step, (self.sim, self.maps), learned_reward, progress_costs,
-                                                self.score_params, z, self.state, self.config, step_axes=(None, 0),
+        detour = jnp.zeros((E * P, GRID, GRID))
+        if self.config.detour and self.config.progress_weight > 0:
+            detour = _detour_fields(self.model, self.sim, z, self.maps, self.detour_penalty)
+        actions, self.state, _ = mpc.plan_batch(walled_step, (self.sim, self.maps), learned_reward, progress_costs,
+                                                (self.model, self.sim, self.weight, detour), z, self.state, self.config,
+                                                step_axes=(None, 0), score_axes=(None, None, None, 0),
                                                 terminal=progress_terminal)  # fmt: skip
         return actions.reshape(E, P, -1)
 

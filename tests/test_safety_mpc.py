@@ -90,6 +90,9 @@ def test_plans_keep_to_allowed_actions_and_per_env_step_params() -> None:
     assert mpc.demonstrated_actions(np.array([[2, 1, 1, 0, 0]] * 99 + [[0, 1, 1, 1, 0]]), min_share=0.02) == (
         False, False, True, False, True, False, False, True, False, True, False, True, False)
     assert mpc.demonstrated_actions(np.array([[2, 1, 1, 0, 0]] * 99 + [[0, 1, 1, 1, 0]]), min_share=0.01)[0]
+    strafing = np.array([[2, 0, 1, 0, 0], [2, 2, 1, 0, 0], [2, 1, 1, 0, 0]])
+    assert mpc.demonstrated_actions(strafing)[3:6] == (False, True, False)  # sideways: not where the camera looks
+    assert mpc.demonstrated_actions(strafing, strafe=True)[3:6] == (True, True, True)
     with pytest.raises(ValueError, match="no value of action component 1"):
         mpc.MPCConfig(allowed_actions=(True,) * 3 + (False,) * 3 + (True,) * 7)
 
