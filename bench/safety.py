@@ -46,7 +46,7 @@ from safety.reward_model import RewardModelConfig  # noqa: E402
 from safety.simulator import SimConfig, train_simulator  # noqa: E402
 from safety.labelers import UNSAFE  # noqa: E402
 from safety.floor_map import empty_map, observe  # noqa: E402
-from safety.simulator import STATE_WIDTH, encode, pose_of  # noqa: E402
+from safety.simulator import MAP_SLICE, STATE_WIDTH, encode, pose_of  # noqa: E402
 from worlds.envs.batch_env import BatchEnv, EnvConfig  # noqa: E402
 from worlds.experts.scripted import ScriptedPolicy  # noqa: E402
 from worlds.tasks.families import FamilySampler, default_config  # noqa: E402
@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-cost-weight", type=float, default=mpc.MPCConfig.cost_weight,
                    help="weight of the learned costs against the reward in the MPC plans")
+    p.add_argument("--cost-reads", choices=("map", "shared"), default="map",
+                   help="the ensemble's rule-cost heads read the floor map's numbers through a layer of their own (map) "
+                        "or share the class head's (shared)")
     p.add_argument("--reward-reads", choices=("state", "all"), default="state",
                    help="the reward/cost ensemble reads the latent's sightings and floor-map numbers (state) or every "
                         "feature but the pose (all, as ReQueST)")
@@ -164,7 +167,8 @@ def train_request(args: argparse.Namespace) -> tuple[tuple, dict[str, Any], np.n
     config = RequestConfig(rounds=args.rounds, seed=args.seed, query=acq.QueryConfig(max_iterations=args.query_iterations),
                            hazard_starts=args.hazard_starts,
                            reward=RewardModelConfig(train_steps=args.reward_steps, seed=args.seed, skip_features=5,
-                                                    read_features=STATE_WIDTH if args.reward_reads == "state" else 0))  # fmt: skip
+                                                    read_features=STATE_WIDTH if args.reward_reads == "state" else 0,
+                                                    cost_skip_features=MAP_SLICE.start if args.cost_reads == "map" else -1))  # fmt: skip
     model, labels, history = run_rounds(sim, data, config)
     _, classes, rules = labels.arrays()
     t_q = time.perf_counter() - t0 - t_demo - t_sim

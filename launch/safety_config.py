@@ -13,7 +13,7 @@ import tyro
 from safety import acquisition as acq
 from safety.mpc import MPCConfig
 from safety.reward_model import RewardModelConfig
-from safety.simulator import STATE_WIDTH, SimConfig
+from safety.simulator import MAP_SLICE, STATE_WIDTH, SimConfig
 
 Policy = Literal["request", "expert", "careless", "random"]
 POLICIES: tuple[str, ...] = ("request", "expert", "careless", "random")
@@ -78,9 +78,11 @@ class RequestStage:
     """Seconds the human labeler waits for each query's labels before the stage stops (nothing is written)."""
     query: acq.QueryConfig = acq.QueryConfig()
     """How each query is synthesised."""
-    reward: RewardModelConfig = RewardModelConfig(skip_features=5, read_features=STATE_WIDTH)
+    reward: RewardModelConfig = RewardModelConfig(skip_features=5, read_features=STATE_WIDTH,
+                                                  cost_skip_features=MAP_SLICE.start)  # fmt: skip
     """The reward/cost ensemble: it reads the latent's sightings and floor-map numbers, not the simulator's pose
-    nor its learned features (``RewardModelConfig.skip_features``, ``read_features``)."""
+    nor its learned features, and its cost heads the floor map's numbers only (``RewardModelConfig.skip_features``,
+    ``read_features``, ``cost_skip_features``)."""
     hazard_starts: float = 0.75
     """Share of query starts drawn beside a remembered hazard (``safety.request.RequestConfig.hazard_starts``)."""
     seed: int = 0
@@ -180,7 +182,8 @@ class AllStages:
             RequestStage(**run, rounds=self.rounds, seed=self.seed,
                          query=acq.QueryConfig(horizon=8, max_iterations=self.query_iterations),
                          reward=RewardModelConfig(hidden=32, train_steps=self.reward_steps, skip_features=5,
-                                                  read_features=STATE_WIDTH, seed=self.seed)),
+                                                  read_features=STATE_WIDTH, cost_skip_features=MAP_SLICE.start,
+                                                  seed=self.seed)),
             EvaluateStage(**run, tasks=self.eval_tasks, shifted_starts=self.shifted_starts, max_steps=self.max_steps,
                           mpc=MPCConfig(horizon=8, iterations=self.mpc_iterations), seed=self.seed),
         )  # fmt: skip

@@ -75,3 +75,19 @@ def test_members_read_only_their_window_of_the_latent() -> None:
         RewardModelConfig(skip_features=3, read_features=2)
     with pytest.raises(ValueError, match="read_features=9 exceeds the latent width 6"):
         init_reward_model(6, RewardModelConfig(read_features=9))
+
+
+def test_cost_heads_read_only_their_own_window() -> None:
+    z, classes, rules = planted(300, 2)
+    config = RewardModelConfig(members=2, hidden=16, train_steps=50, skip_features=1, read_features=5,
+                               cost_skip_features=3, seed=0)  # fmt: skip
+    model, _ = train_reward_model(z, classes, rules, config)
+    moved = z.copy()
+    moved[:, 1:3] += 5.0  # read by the class head, before the cost heads' window
+    np.testing.assert_array_equal(np.asarray(model.rule_costs(moved)), np.asarray(model.rule_costs(z)))
+    assert not np.allclose(np.asarray(model.reward(moved)), np.asarray(model.reward(z)))
+    inside = z.copy()
+    inside[:, 3] += 5.0
+    assert not np.allclose(np.asarray(model.rule_costs(inside)), np.asarray(model.rule_costs(z)))
+    with pytest.raises(ValueError, match="cost_skip_features=5 must be -1 or lie in"):
+        RewardModelConfig(read_features=5, cost_skip_features=5)
