@@ -64,9 +64,12 @@ import numpy as np
 import optax
 
 from safety.demonstrations import ACTION_NVEC, Demonstrations
-from safety.floor_map import MAP_WIDTH, blocked, empty_map, episode_maps, map_features, observe
+from safety.floor_map import GRID, MAP_WIDTH, TILE, blocked, empty_map, episode_maps, map_features, observe
 from safety.sightings import SIGHT_WIDTH, sighting
+from worlds.sim.config import PhysicsConfig
 
+#: The avatar's capsule radius (m): how near a wall its centre comes.
+AVATAR_RADIUS = PhysicsConfig().avatar_radius
 #: Width of an action as the model reads it: per-component one-hots, concatenated.
 ACTION_WIDTH = int(sum(ACTION_NVEC))
 #: The pose the encoder reads besides the observation: position (m) and heading as (sin, cos) of the yaw.
@@ -518,6 +521,14 @@ def walled_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Ar
     only_y = z1.at[..., 0].set(z[..., 0])
     free = 1.0 - jnp.stack([blocked(floor_map, latent_pose(state, only_x)), blocked(floor_map, latent_pose(state, only_y))], -1)
     z1 = z1.at[..., :2].set(z[..., :2] + free * (z1[..., :2] - z[..., :2]))
+    # the held-back move still leaks a little past the soft edge; the avatar's centre stays a radius inside the
+    # map (whose x = 0 and y = 0 are the world's walls), where the map's numbers are read as the real avatar's
+    # (measured on the safety bench, seed 0: plans slid along the world's wall 0.4 m outside the map, where a
+    # hazard tile's numbers fade, onto the hazard; clamped, 5.72 -> 1.91 unsafe steps per episode, 32 tasks)
+    reach = AVATAR_RADIUS / state.norm.pose_std[:2]
+    low = (0.0 - state.norm.pose_mean[:2]) / state.norm.pose_std[:2] + reach
+    high = (GRID * TILE - state.norm.pose_mean[:2]) / state.norm.pose_std[:2] - reach
+    z1 = z1.at[..., :2].set(jnp.clip(z1[..., :2], low, high))
     return z1.at[..., MAP_SLICE].set(map_features(floor_map, latent_pose(state, z1)))
 
 

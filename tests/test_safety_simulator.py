@@ -1,5 +1,6 @@
 """The learned simulator, trained on a tiny set of real scripted demonstrations: its held-out prediction error
-falls with training, its rollouts are exact model roll-outs, batched, and far faster than the real env."""
+falls with training, its rollouts are exact model roll-outs, batched, and far faster than the real env; the
+planner's walled steps stop at seen walls and a radius inside the world's own."""
 
 from __future__ import annotations
 
@@ -89,6 +90,12 @@ def test_walled_steps_stop_at_a_seen_wall(trained) -> None:
     assert (walled >= tile[:, None] * TILE - 0.3).all() and (walled <= (tile[:, None] + 1) * TILE + 0.3).all(), walled
     # the plain learned step (query synthesis) walks through
     assert (np.abs(np.floor(walk(sim.latent_step, maps)[:, -1] / TILE) - tile).max(-1) > 0).all()
+    # facing the world's west wall (the map's x = 0) a metre away: the centre stops a radius from it
+    pose = pose.at[:, 0].set(1.0).at[:, 3].set(0.0).at[:, 4].set(-1.0)
+    maps[:, 3] = 0.0
+    assert walk(sim.latent_step, maps)[:, -1, 0].max() < 0.0  # the learned step walks out of the world
+    west = walk(sim.walled_step, maps)[..., 0]
+    assert west.min() >= sim.AVATAR_RADIUS - 1e-4 and west[:, -1].max() < 0.5, west
 
 
 def test_rollouts_are_far_faster_than_the_real_env(trained) -> None:
