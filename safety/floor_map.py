@@ -108,17 +108,25 @@ def _soft_inside(coord: jax.Array, grow: float, edge: float) -> jax.Array:
     return jax.nn.sigmoid((c - low) / edge) * jax.nn.sigmoid((low + TILE + 2 * grow - c) / edge)
 
 
+def _tile_weights(pose: jax.Array, grow: float, edge: float) -> jax.Array:
+    """[..., G, G] (rows y, columns x): how much the position of poses [..., >=2] lies in each tile (grown)."""
+    return _soft_inside(pose[..., 1], grow, edge)[..., :, None] * _soft_inside(pose[..., 0], grow, edge)[..., None, :]
+
+
+def _summed(weights: jax.Array, values: jax.Array) -> jax.Array:
+    """[...]: tile values [..., G, G] summed under soft tile weights, clipped to [0, 1]. Summed, not maxed: the
+    soft indicators of two neighbouring tiles sum to 1 along their shared edge, where the larger of the two is
+    only 0.5 (a dip in a hazard band's cost along every tile edge)."""
+    return jnp.clip(jnp.sum(weights * values, axis=(-2, -1)), 0.0, 1.0)
+
+
 def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     """float32 [..., MAP_WIDTH] (``MAP_NAMES``) of maps [..., CHANNELS, G, G] at poses [..., 5] (x, y, z in m, sin
     and cos of the yaw: ``simulator.pose_of``): smooth in the pose, so a plan's gradient feels the edge of a
     remembered hazard and the way to the remembered goal."""
     x, y = pose[..., 0], pose[..., 1]
-    here = _soft_inside(y, 0.0, EDGE)[..., :, None] * _soft_inside(x, 0.0, EDGE)[..., None, :]
-    near = _soft_inside(y, NEAR, NEAR_EDGE)[..., :, None] * _soft_inside(x, NEAR, NEAR_EDGE)[..., None, :]
+    here, near = _tile_weights(pose, 0.0, EDGE), _tile_weights(pose, NEAR, NEAR_EDGE)
     hazard, seen = floor_map[..., 0, :, :], floor_map[..., 1, :, :]
-    # summed, not maxed, over tiles: the soft indicators of two neighbouring tiles sum to 1 along their shared
-    # edge, where the larger of the two is only 0.5 (a dip in a hazard band's cost along every tile edge)
-    peak = lambda w, m: jnp.clip(jnp.sum(w * m, axis=(-2, -1)), 0.0, 1.0)  # noqa: E731
     goal = floor_map[..., 2, :, :]
     known = jnp.sum(goal, axis=(-2, -1))
     centre = (jnp.arange(GRID, dtype=jnp.float32) + 0.5) * TILE
@@ -130,7 +138,7 @@ def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     ahead = (cos_yaw * dx + sin_yaw * dy) / dist  # the goal's bearing in the player's frame
     left = (cos_yaw * dy - sin_yaw * dx) / dist
     known = jnp.broadcast_to(known, dist.shape)
-    return jnp.stack([peak(here, hazard), peak(near, hazard), 1.0 - peak(here, seen), known,
+    return jnp.stack([_summed(here, hazard), _summed(near, hazard), 1.0 - _summed(here, seen), known,
                       known * dist / 10.0, known * ahead, known * left], axis=-1)  # fmt: skip
 
 
@@ -141,11 +149,8 @@ def blocked(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     the demonstrations never walked into a wall, so the learned dynamics would walk through one (measured: MPC
     plans went round a hazard on the far side of the world's wall, while the real avatar, pinned to the wall,
     stood on the hazard for up to 79 steps of an episode)."""
-    x, y = pose[..., 0], pose[..., 1]
-    here = _soft_inside(y, 0.0, EDGE)[..., :, None] * _soft_inside(x, 0.0, EDGE)[..., None, :]
-    inside = jnp.clip(jnp.sum(here, axis=(-2, -1)), 0.0, 1.0)
-    walled = jnp.clip(jnp.sum(here * floor_map[..., 3, :, :], axis=(-2, -1)), 0.0, 1.0)  # summed: as in ``peak``
-    return jnp.maximum(walled, 1.0 - inside)
+    here = _tile_weights(pose, 0.0, EDGE)
+    return jnp.maximum(_summed(here, floor_map[..., 3, :, :]), 1.0 - _summed(here, 1.0))
 
 
 def episode_maps(obs: np.ndarray, position: np.ndarray, yaw: np.ndarray, track: np.ndarray, step: np.ndarray,

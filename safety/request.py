@@ -145,12 +145,16 @@ def run_rounds(
     return model, labels, history
 
 
-def learned_reward(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array) -> jax.Array:
-    """``mpc.RewardFn`` of (reward model, simulator, weight): the learned reward."""
+#: The MPC agent's scoring parameters: (reward model, simulator, progress weight, the env's detour field [G, G]).
+ScoreParams = tuple[RewardModel, SimState, jax.Array, jax.Array]
+
+
+def learned_reward(params: ScoreParams, z: jax.Array) -> jax.Array:
+    """``mpc.RewardFn`` of the agent's ``ScoreParams``: the learned reward."""
     return params[0].reward(z)
 
 
-def progress_terminal(params: tuple[RewardModel, SimState, jax.Array, jax.Array], z: jax.Array) -> jax.Array:
+def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
     """The plan's terminal ``mpc.RewardFn`` of the same parameters and the env's detour field [G, G]
     (``route.detour_field``, zeros without one): ``weight`` x (the goal potential the simulator decodes at the
     plan's last state, less the detour read at its pose) (``mpc.MPCConfig.progress_weight``). Potential-based shaping summed over a
@@ -161,7 +165,7 @@ def progress_terminal(params: tuple[RewardModel, SimState, jax.Array, jax.Array]
     return weight * (decode_progress(sim, z) - detour_at(detour, latent_pose(sim, z)))
 
 
-def progress_costs(params: tuple[RewardModel, SimState, jax.Array], z: jax.Array) -> jax.Array:
+def progress_costs(params: ScoreParams, z: jax.Array) -> jax.Array:
     """``mpc.CostFn`` of the same parameters as ``learned_reward``: the learned per-rule costs."""
     return params[0].rule_costs(z)
 

@@ -502,8 +502,12 @@ def latent_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Ar
     simulator, the floor map [C, G, G] imagination started from): latent [..., L] and (soft) one-hot action
     [..., 13] -> next latent; the learned dynamics, then the map's numbers read at the new pose."""
     state, floor_map = params
-    z1 = state.model.apply(state.params, z, action, state.norm.pose_mean, state.norm.pose_std, method=WorldModel.step)
+    z1 = _learned_step(state, z, action)
     return z1.at[..., MAP_SLICE].set(map_features(floor_map, latent_pose(state, z1)))
+
+
+def _learned_step(state: SimState, z: jax.Array, action: jax.Array) -> jax.Array:
+    return state.model.apply(state.params, z, action, state.norm.pose_mean, state.norm.pose_std, method=WorldModel.step)
 
 
 def walled_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Array) -> jax.Array:
@@ -514,7 +518,7 @@ def walled_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Ar
     keeps ``latent_step``: a query is labelled by where it imagines the avatar, wherever that is, and on the
     safety bench (seed 0) queries held at walls drew half the unsafe labels (14 of 320 against 24)."""
     state, floor_map = params
-    z1 = latent_step(params, z, action)
+    z1 = _learned_step(state, z, action)  # the map's numbers are read once, at the held-back pose
     # per axis, as the avatar slides along a wall (the walls a map can hold run along x or y): each coordinate's
     # move is held back by how blocked the pose is that makes it alone (normalised x, y: the same affine map)
     only_x = z1.at[..., 1].set(z[..., 1])
