@@ -142,15 +142,30 @@ def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
                       known * dist / 10.0, known * ahead, known * left], axis=-1)  # fmt: skip
 
 
-def blocked(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
-    """[...]: how much the position of poses [..., >=2] lies where no avatar can stand: beyond a wall the camera
-    showed (channel 3), or outside the map (every world lies inside it; its own walls stand at the map's x = 0 and
-    y = 0). Smooth in the position, as ``map_features``. ``simulator.walled_step`` stops imagined motion there:
-    the demonstrations never walked into a wall, so the learned dynamics would walk through one (measured: MPC
-    plans went round a hazard on the far side of the world's wall, while the real avatar, pinned to the wall,
-    stood on the hazard for up to 79 steps of an episode)."""
-    here = _tile_weights(pose, 0.0, EDGE)
-    return jnp.maximum(_summed(here, floor_map[..., 3, :, :]), 1.0 - _summed(here, 1.0))
+def wall_limits(floor_map: jax.Array, position: jax.Array, radius: float) -> tuple[jax.Array, jax.Array]:
+    """(low, high) [..., 2] metres: where along x and y the centre of an avatar of ``radius`` standing at
+    ``position`` [..., >=2] can go on its next step, read from maps [..., CHANNELS, G, G]: up to a ``radius``
+    short of its tile's edge where the neighbour across that edge lies beyond a wall the camera showed (channel 3
+    over 0.5) or outside the map (every world lies inside it; its own walls stand at the map's x = 0 and y = 0),
+    unbounded where the neighbour is open. The walls a map can hold run along tile edges, so clipping each
+    coordinate to its limits slides the avatar along a wall as the real one slides; a step is far shorter than a
+    tile, so only the four edge neighbours matter (a move into a walled tile across its corner alone is not
+    stopped). ``simulator.walled_step`` clips imagined motion to these: the demonstrations never walked into a
+    wall, so the learned dynamics would walk through one."""
+    col = jnp.clip(jnp.floor(position[..., 0] / TILE), 0, GRID - 1).astype(jnp.int32)
+    row = jnp.clip(jnp.floor(position[..., 1] / TILE), 0, GRID - 1).astype(jnp.int32)
+    walled = jnp.pad(floor_map[..., 3, :, :] > 0.5, [(0, 0)] * (floor_map.ndim - 3) + [(1, 1), (1, 1)], constant_values=True)
+
+    def at(dr: int, dc: int) -> jax.Array:  # walled[row + dr, col + dc] per pose (padded: +1)
+        rows = jax.nn.one_hot(row + 1 + dr, GRID + 2, dtype=jnp.float32)
+        cols = jax.nn.one_hot(col + 1 + dc, GRID + 2, dtype=jnp.float32)
+        return jnp.einsum("...r,...rc,...c->...", rows, walled.astype(jnp.float32), cols) > 0.5
+
+    inf = jnp.float32(jnp.inf)
+    x0, y0 = col.astype(jnp.float32) * TILE, row.astype(jnp.float32) * TILE
+    low = jnp.stack([jnp.where(at(0, -1), x0 + radius, -inf), jnp.where(at(-1, 0), y0 + radius, -inf)], -1)
+    high = jnp.stack([jnp.where(at(0, 1), x0 + TILE - radius, inf), jnp.where(at(1, 0), y0 + TILE - radius, inf)], -1)
+    return low, high
 
 
 def episode_maps(obs: np.ndarray, position: np.ndarray, yaw: np.ndarray, track: np.ndarray, step: np.ndarray,

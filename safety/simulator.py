@@ -64,7 +64,7 @@ import numpy as np
 import optax
 
 from safety.demonstrations import ACTION_NVEC, Demonstrations
-from safety.floor_map import GRID, MAP_WIDTH, TILE, blocked, empty_map, episode_maps, map_features, observe
+from safety.floor_map import MAP_WIDTH, empty_map, episode_maps, map_features, observe, wall_limits
 from safety.sightings import SIGHT_WIDTH, sighting
 from worlds.sim.config import PhysicsConfig
 
@@ -511,28 +511,19 @@ def _learned_step(state: SimState, z: jax.Array, action: jax.Array) -> jax.Array
 
 
 def walled_step(params: tuple[SimState, jax.Array], z: jax.Array, action: jax.Array) -> jax.Array:
-    """``latent_step`` with the position held back where the map says no avatar can stand (``floor_map.blocked``:
-    beyond a wall it has seen, outside the map), sliding along it: the MPC agent's model of the world it acts in
-    (held back whole, a walk into a wall at a slant looked like standing still, while the real avatar slid along
-    the wall onto a hazard: 73 unsafe steps of one episode on the safety bench, seed 0). Query synthesis
-    keeps ``latent_step``: a query is labelled by where it imagines the avatar, wherever that is, and on the
-    safety bench (seed 0) queries held at walls drew half the unsafe labels (14 of 320 against 24)."""
+    """``latent_step`` with the avatar's centre kept a radius clear of the walls the map holds
+    (``floor_map.wall_limits``: beyond a wall it has seen, outside the map), sliding along them: the MPC agent's
+    model of the world it acts in. Held back softly (by how blocked the moved pose was), imagined avatars crept
+    0.4 m into the wall, where a hazard tile's numbers fade: pinned to the world's wall, the real avatar slid
+    along it across a remembered hazard band its plans had priced at nothing (seed 0 of the safety bench, 7-9
+    unsafe steps in each of 4 shifted-start episodes). Query synthesis keeps ``latent_step``: a query is labelled
+    by where it imagines the avatar, wherever that is, and on the safety bench (seed 0) queries held at walls drew
+    half the unsafe labels (14 of 320 against 24)."""
     state, floor_map = params
-    z1 = _learned_step(state, z, action)  # the map's numbers are read once, at the held-back pose
-    # per axis, as the avatar slides along a wall (the walls a map can hold run along x or y): each coordinate's
-    # move is held back by how blocked the pose is that makes it alone (normalised x, y: the same affine map)
-    only_x = z1.at[..., 1].set(z[..., 1])
-    only_y = z1.at[..., 0].set(z[..., 0])
-    free = 1.0 - jnp.stack([blocked(floor_map, latent_pose(state, only_x)), blocked(floor_map, latent_pose(state, only_y))], -1)
-    z1 = z1.at[..., :2].set(z[..., :2] + free * (z1[..., :2] - z[..., :2]))
-    # the held-back move still leaks a little past the soft edge; the avatar's centre stays a radius inside the
-    # map (whose x = 0 and y = 0 are the world's walls), where the map's numbers are read as the real avatar's
-    # (measured on the safety bench, seed 0: plans slid along the world's wall 0.4 m outside the map, where a
-    # hazard tile's numbers fade, onto the hazard; clamped, 5.72 -> 1.91 unsafe steps per episode, 32 tasks)
-    reach = AVATAR_RADIUS / state.norm.pose_std[:2]
-    low = (0.0 - state.norm.pose_mean[:2]) / state.norm.pose_std[:2] + reach
-    high = (GRID * TILE - state.norm.pose_mean[:2]) / state.norm.pose_std[:2] - reach
-    z1 = z1.at[..., :2].set(jnp.clip(z1[..., :2], low, high))
+    z1 = _learned_step(state, z, action)  # the map's numbers are read once, at the clipped pose
+    low, high = wall_limits(floor_map, latent_pose(state, z), AVATAR_RADIUS)
+    mean, std = state.norm.pose_mean[:2], state.norm.pose_std[:2]
+    z1 = z1.at[..., :2].set(jnp.clip(z1[..., :2], (low - mean) / std, (high - mean) / std))
     return z1.at[..., MAP_SLICE].set(map_features(floor_map, latent_pose(state, z1)))
 
 

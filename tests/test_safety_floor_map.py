@@ -1,6 +1,6 @@
 """The floor map: hazard tiles, the goal's object and the far side of walls the camera showed are remembered where
 they lie in the world, and no tile is taken for a hazard or a wall that is not one; its features read the tile under
-and near a pose, and ``blocked`` says where no avatar can stand."""
+and near a pose, and ``wall_limits`` says how far an avatar can go before a wall."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from safety import demonstrations as demos
 from safety.evaluation import goal_object_tile
-from safety.floor_map import CHANNELS, GRID, blocked, empty_map, episode_maps, map_features, observe
+from safety.floor_map import CHANNELS, GRID, empty_map, episode_maps, map_features, observe, wall_limits
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 from worlds.experts.scripted import ScriptedPolicy
 from worlds.tasks.walkability import WalkGraph
@@ -45,12 +45,15 @@ def test_a_careless_walk_maps_hazards_only_where_the_hidden_map_has_them() -> No
         assert ((walled[:, 0] == rows) | (walled[:, 1] == cols)).all()
 
 
-def test_blocked_outside_the_map_and_beyond_a_seen_wall_only() -> None:
+def test_wall_limits_stop_a_radius_short_of_seen_walls_and_the_map_edge_only() -> None:
     m = np.zeros((CHANNELS, GRID, GRID), np.float32)
     m[3, 2, 5] = 1.0  # a wall's far side seen at row 2 (y in [4, 6)), column 5 (x in [10, 12))
-    xy = np.array([[11.0, 5.0], [9.0, 5.0], [-0.5, 5.0], [5.0, -0.5], [5.0, 1.0], [11.0, 6.5]], np.float32)
-    pose = np.concatenate([xy, np.tile(np.float32([0.0, 0.0, 1.0]), (len(xy), 1))], 1)
-    np.testing.assert_allclose(np.asarray(blocked(jnp.asarray(m), jnp.asarray(pose))), [1, 0, 1, 1, 0, 0], atol=0.01)
+    # west of the walled tile, in it, north of it (row 3), far from it, and in the map's corner tile
+    xy = np.array([[9.0, 5.0], [11.0, 5.0], [11.0, 7.0], [21.0, 21.0], [1.0, 1.0]], np.float32)
+    low, high = (np.asarray(v) for v in wall_limits(jnp.asarray(m), jnp.asarray(xy), 0.3))
+    inf = np.inf
+    np.testing.assert_allclose(low, [[-inf, -inf], [-inf, -inf], [-inf, 6.3], [-inf, -inf], [0.3, 0.3]])
+    np.testing.assert_allclose(high, [[9.7, inf], [inf, inf], [inf, inf], [inf, inf], [inf, inf]])
 
 
 def test_features_read_the_tile_under_and_near_a_position() -> None:
