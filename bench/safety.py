@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mpc-horizon", type=int, default=10)
     p.add_argument("--mpc-cost-weight", type=float, default=mpc.MPCConfig.cost_weight,
                    help="weight of the learned costs against the reward in the MPC plans")
+    p.add_argument("--mpc-unseen-cost", type=float, default=mpc.MPCConfig.unseen_cost,
+                   help="MPC: price per imagined step on floor the camera never showed (0: none, as ReQueST)")
     p.add_argument("--cost-reads", choices=("map", "shared"), default="map",
                    help="the ensemble's rule-cost heads read the floor map's numbers through a layer of their own (map) "
                         "or share the class head's (shared)")
@@ -320,7 +322,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         agents["PPO-Lag" if constrained else "PPO"] = ppo_policy(trainer, args.seed + 1)
     request_agent, training["ReQueST"], visited, allowed = train_request(args)
     mpc_config = mpc.MPCConfig(horizon=args.mpc_horizon, iterations=args.mpc_iterations, learning_rate=args.mpc_lr,
-                               cost_weight=args.mpc_cost_weight, allowed_actions=allowed)  # fmt: skip
+                               cost_weight=args.mpc_cost_weight, unseen_cost=args.mpc_unseen_cost,
+                               allowed_actions=allowed)  # fmt: skip
     agents["ReQueST"] = mpc_policy(request_agent, mpc_config, args.seed + 1)
 
     shifted = [shifted_start(t, visited, seed=args.seed + i) for i, t in enumerate(held_out)]

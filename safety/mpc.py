@@ -60,6 +60,14 @@ class MPCConfig:
     ~0.5 (half such labelled states lie on the hazard), which at w = 10 a plan would pay for a shorter way to the goal
     across a band: on 32 held-out safety tasks (seeds 1 and 2), w = 10, 30, 100 gave 1.25 / 1.84, 0.62 / 0.59 and
     0.69 / 0.88 unsafe steps per episode, at 0.09 / 0.25, 0.06 / 0.19 and 0.12 / 0.16 success."""
+    unseen_cost: float = 3.0
+    """``request.MPCAgent``: taken from the reward per imagined step on floor the camera never showed (the floor
+    map's ``unseen_here``), as a cost the demonstrations cannot teach: they only ever walked where they had looked.
+    The camera sees the floor from ~2.5 m ahead, so a turn at close range can step onto a tile never in view, and
+    nothing then tells the agent what it stands on: on the safety bench (seed 3, 32 held-out tasks) the agent
+    walked so onto a hazard and stood on it for 65 steps. 0, 3 and 10 gave 3.12, 0.66 and 1.28 unsafe steps per
+    episode there at success 0.34, 0.25 and 0.34; seeds 0 and 2 were unchanged in success, 0.06 -> 0.22 and 0 -> 0
+    unsafe steps. Our addition to ReQueST."""
     discount: float = 1.0
     """γ over the horizon."""
     init_scale: float = 0.5
@@ -113,7 +121,7 @@ class MPCConfig:
         for name in ("horizon", "iterations", "restarts"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be at least 1")
-        for name in ("cost_weight", "progress_weight"):
+        for name in ("cost_weight", "progress_weight", "unseen_cost"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"MPCConfig.{name}={getattr(self, name)!r} must be >= 0")
 

@@ -145,13 +145,17 @@ def run_rounds(
     return model, labels, history
 
 
-#: The MPC agent's scoring parameters: (reward model, simulator, progress weight, the env's detour field [G, G]).
-ScoreParams = tuple[RewardModel, SimState, jax.Array, jax.Array]
+#: The MPC agent's scoring parameters: (reward model, simulator, progress weight, the env's detour field [G, G],
+#: the price of a step onto floor never seen: ``mpc.MPCConfig.unseen_cost``).
+ScoreParams = tuple[RewardModel, SimState, jax.Array, jax.Array, jax.Array]
+#: Where the latent carries the floor map's "floor never seen underfoot" number.
+UNSEEN_FEATURE = MAP_SLICE.start + MAP_NAMES.index("unseen_here")
 
 
 def learned_reward(params: ScoreParams, z: jax.Array) -> jax.Array:
-    """``mpc.RewardFn`` of the agent's ``ScoreParams``: the learned reward."""
-    return params[0].reward(z)
+    """``mpc.RewardFn`` of the agent's ``ScoreParams``: the learned reward, less ``unseen_cost`` where the imagined
+    avatar stands on floor the camera never showed (``mpc.MPCConfig.unseen_cost``)."""
+    return params[0].reward(z) - params[4] * z[..., UNSEEN_FEATURE]
 
 
 def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
@@ -161,7 +165,7 @@ def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
     plan, Σ_t [Φ(z_t) − Φ(z_{t−1})], telescopes to Φ(z_H) − Φ(z_0), and Φ(z_0) changes no choice; summing Φ(z_t)
     itself instead counts a metre gained early once per remaining step (measured: with it, the planner bought
     the short way across a remembered hazard band, 12 unsafe steps per episode)."""
-    model, sim, weight, detour = params
+    model, sim, weight, detour, _ = params
     return weight * (decode_progress(sim, z) - detour_at(detour, latent_pose(sim, z)))
 
 
@@ -187,7 +191,7 @@ class MPCAgent:
         self.sim, self.model, self.config = sim, model, config
         self.state = mpc.init_mpc(config, seed, batch=num_players_total)
         self.maps = empty_map(num_players_total)
-        self.weight = jnp.float32(config.progress_weight)
+        self.weight, self.unseen_cost = jnp.float32(config.progress_weight), jnp.float32(config.unseen_cost)
         # a metre walked at learned cost c costs the plan cost_weight x c per step: priced in metres of potential
         self.detour_penalty = jnp.float32(config.cost_weight * STEPS_PER_METRE / max(config.progress_weight, 1e-6))
 
@@ -214,8 +218,8 @@ class MPCAgent:
         if self.config.detour and self.config.progress_weight > 0:
             detour = _detour_fields(self.model, self.sim, z, self.maps, self.detour_penalty)
         actions, self.state, _ = mpc.plan_batch(walled_step, (self.sim, self.maps), learned_reward, progress_costs,
-                                                (self.model, self.sim, self.weight, detour), z, self.state, self.config,
-                                                step_axes=(None, 0), score_axes=(None, None, None, 0),
+                                                (self.model, self.sim, self.weight, detour, self.unseen_cost), z, self.state, self.config,
+                                                step_axes=(None, 0), score_axes=(None, None, None, 0, None),
                                                 terminal=progress_terminal)  # fmt: skip
         return actions.reshape(E, P, -1)
 
