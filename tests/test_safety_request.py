@@ -1,9 +1,10 @@
 """The pieces connect: real safe demonstrations -> learned simulator -> queries by all four acquisition functions
 -> oracle labels from decoded states and the hidden truth -> reward/cost ensemble -> an MPC agent acting in the
-real env. Tiny sizes: this checks the wiring and contracts, not the quality of what is learned."""
+real env, planning against the learned reward less a price on floor never seen. Tiny sizes: this checks the wiring and contracts, not the quality of what is learned."""
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -11,7 +12,8 @@ from safety import acquisition as acq
 from safety import demonstrations as demos
 from safety import mpc
 from safety.labelers import LABELS
-from safety.request import MPCAgent, RequestConfig, run_rounds
+from safety.floor_map import GRID
+from safety.request import UNSEEN_FEATURE, MPCAgent, RequestConfig, learned_reward, run_rounds
 from safety.reward_model import RewardModelConfig
 from safety.simulator import STATE_WIDTH, SimConfig, train_simulator
 from worlds.envs.batch_env import BatchEnv, EnvConfig
@@ -44,5 +46,12 @@ def test_request_rounds_and_mpc_agent_in_the_real_env() -> None:
     agent.reset(np.array([1]), 1)
     assert float(np.abs(np.asarray(agent.state.plan[1])).sum()) == 0.0
     assert float(np.asarray(agent.maps[1]).sum()) == 0.0 and float(np.asarray(agent.maps[0]).sum()) > 0.0
+    # the planner's reward: the learned one, less unseen_cost on floor never seen (the latent's unseen_here number)
+    seen, unseen = (jnp.asarray(z[:4]).at[:, UNSEEN_FEATURE].set(v) for v in (0.0, 1.0))
+    params = (model, sim, jnp.float32(1.0), jnp.zeros((GRID, GRID)), jnp.float32(3.0))
+    np.testing.assert_allclose(np.asarray(learned_reward(params, seen)), np.asarray(model.reward(seen)), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(learned_reward(params, unseen)), np.asarray(model.reward(unseen)) - 3.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="unseen_cost=-1"):
+        mpc.MPCConfig(unseen_cost=-1.0)
     with pytest.raises(ValueError, match="hazard_starts=1.5"):
         RequestConfig(hazard_starts=1.5)
