@@ -44,9 +44,12 @@ def tile_costs(model: RewardModel, sim: SimState, z: jax.Array, floor_map: jax.A
 
 def route_distance(tile_cost: jax.Array, goal: jax.Array, penalty: float | jax.Array,
                    walled: jax.Array | None = None) -> jax.Array:  # fmt: skip
-    """[G, G] metres: the cheapest way from each tile to the goal's tiles (``goal`` [G, G] > 0.5), a step into a
-    tile of cost c priced its length x (1 + ``penalty`` x c), none into a ``walled`` tile (> 0.5: beyond a wall
-    seen, ``floor_map`` channel 3); ``FAR`` where none leads, or no goal is known."""
+    """[G, G] metres: the cheapest way from each tile to the goal's tiles (``goal`` [G, G] > 0.5), a step between
+    tiles of costs c and c' priced its length x (1 + ``penalty`` x (c + c') / 2) (half of it is walked on each),
+    none into or out of a ``walled`` tile (> 0.5: beyond a wall seen, ``floor_map`` channel 3); ``FAR`` where none
+    leads, or no goal is known. Priced by the tile entered alone, a way off a hazard cost nothing, so a hazard tile
+    read as cheap as the goal's side of the band: read between tile centres (``detour_at``), the field drew the
+    agent onto the band's edge, where it stood (seed 2 of the safety bench)."""
     inf = jnp.float32(FAR)
     price = 1.0 + penalty * tile_cost
     if walled is not None:
@@ -58,10 +61,10 @@ def route_distance(tile_cost: jax.Array, goal: jax.Array, penalty: float | jax.A
         padded = jnp.pad(dist, 1, constant_values=inf)
         best = dist
         for dr, dc, length in _NEIGHBOURS:
-            # from tile t to its neighbour n, then on: the step is priced by the tile it enters
+            # from tile t to its neighbour n, then on: half the step on t, half on n
             n_dist = padded[1 + dr : 1 + dr + GRID, 1 + dc : 1 + dc + GRID]
             n_price = padded_price[1 + dr : 1 + dr + GRID, 1 + dc : 1 + dc + GRID]
-            best = jnp.minimum(best, n_dist + TILE * length * n_price)
+            best = jnp.minimum(best, n_dist + TILE * length * 0.5 * (price + n_price))
         return jnp.minimum(best, inf)
 
     return jax.lax.fori_loop(0, ROUNDS, relax, start)

@@ -21,16 +21,17 @@ def test_route_distance_is_the_shortest_path_of_the_priced_grid() -> None:
     goal[3, 9] = 1.0
     penalty = 5.0
     got = np.asarray(route_distance(jnp.asarray(cost), jnp.asarray(goal), penalty, jnp.asarray(walled)))
-    # the same graph for scipy: an edge t -> n priced by the tile n it enters, none into a walled n; reversed, so
-    # that the distances from the goal are the distances to it
+    # the same graph for scipy: an edge t -> n priced by the mean of the two tiles' prices, none into or out of a
+    # walled tile; reversed, so that the distances from the goal are the distances to it
     graph = lil_matrix((GRID * GRID, GRID * GRID))
     for r in range(GRID):
         for c in range(GRID):
             for dr in (-1, 0, 1):
                 for dc in (-1, 0, 1):
                     n = (r + dr, c + dc)
-                    if (dr or dc) and 0 <= n[0] < GRID and 0 <= n[1] < GRID and not walled[n]:
-                        graph[n[0] * GRID + n[1], r * GRID + c] = TILE * np.hypot(dr, dc) * (1 + penalty * cost[n])
+                    if (dr or dc) and 0 <= n[0] < GRID and 0 <= n[1] < GRID and not walled[n] and not walled[r, c]:
+                        price = 1 + penalty * 0.5 * (cost[n] + cost[r, c])
+                        graph[n[0] * GRID + n[1], r * GRID + c] = TILE * np.hypot(dr, dc) * price
     want = dijkstra(graph.tocsr(), indices=3 * GRID + 9).reshape(GRID, GRID)
     reachable = np.isfinite(want) & (walled < 0.5)
     np.testing.assert_allclose(got[reachable], want[reachable], rtol=1e-4)
@@ -48,6 +49,8 @@ def test_a_band_with_a_gap_makes_a_detour_on_its_near_side() -> None:
     # row 4, column 2: 8 m straight across the band; round its end, 2 x (8 diagonal and straight tiles) further
     assert extra[4, 2] > 20.0 and extra[4, 2] > extra[4, 6] > extra[4, 9] > 0.0  # shrinking toward the band's end
     np.testing.assert_allclose(extra[6:], 0.0, atol=1e-4)  # the goal's side of the band: nothing in the way
+    # on the band itself the way off it is still to pay: dearer than the near side's way round the band's end
+    assert (extra[5, :8] > extra[4, :8]).all(), (extra[5], extra[4])
     np.testing.assert_allclose(extra[:, 15], 0.0, atol=1e-4)  # far beyond the band's end: a grid way that misses it
     # penalty 0 (the cost counts for nothing): straight across, no detour
     np.testing.assert_allclose(np.asarray(detour(jnp.asarray(cost), jnp.asarray(floor_map), 0.0)) - field + extra, 0.0,
