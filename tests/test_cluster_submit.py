@@ -8,6 +8,7 @@ import contextlib
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -38,8 +39,14 @@ def _free_ports(n: int) -> list[int]:
 def ray_head(tmp_path):
     """A Ray head of our own (every port on loopback, its own temp dir and ports), stopped by killing the process
     group we started: never `ray stop`, which stops every Ray on the machine."""
-    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0")
     temp_dir = tempfile.mkdtemp(prefix="rayh", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    # Ray >= 2.5x turns token authentication on for a new cluster and keeps the token in ~/.ray/auth_token, written
+    # when first needed: on a fresh machine the job client raced the head for it and found none. This head has a
+    # token of its own, which the head and the job client are both given.
+    token = Path(temp_dir) / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN_PATH=str(token))  # fmt: skip
     gcs, dash, agent, agent_grpc, metrics, rt_env, node_mgr, obj_mgr, client = _free_ports(9)
     cmd = [str(VENV_BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", "--dashboard-host=127.0.0.1",
            f"--dashboard-port={dash}", f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}",
