@@ -66,8 +66,9 @@ class MPCConfig:
     The camera sees the floor from ~2.5 m ahead, so a turn at close range can step onto a tile never in view, and
     nothing then tells the agent what it stands on: on the safety bench (seed 3, 32 held-out tasks) the agent
     walked so onto a hazard and stood on it for 65 steps. 0, 3 and 10 gave 3.12, 0.66 and 1.28 unsafe steps per
-    episode there at success 0.34, 0.25 and 0.34; seeds 0 and 2 were unchanged in success, 0.06 -> 0.22 and 0 -> 0
-    unsafe steps. Our addition to ReQueST."""
+    episode there at success 0.34, 0.25 and 0.34; seeds 0 and 2 kept their success, their unsafe steps going 0.06 ->
+    0.22 and 0 -> 0 (measured before ``route``'s two-tile step prices, with which seed 0 came back to 0.00).
+    Our addition to ReQueST."""
     discount: float = 1.0
     """γ over the horizon."""
     init_scale: float = 0.5

@@ -14,7 +14,7 @@ envs in one jitted call), and returns the first action of each plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -145,9 +145,21 @@ def run_rounds(
     return model, labels, history
 
 
-#: The MPC agent's scoring parameters: (reward model, simulator, progress weight, the env's detour field [G, G],
-#: the price of a step onto floor never seen: ``mpc.MPCConfig.unseen_cost``).
-ScoreParams = tuple[RewardModel, SimState, jax.Array, jax.Array, jax.Array]
+class ScoreParams(NamedTuple):
+    """The MPC agent's scoring parameters (a pytree: ``mpc.plan_batch`` maps over ``detour`` alone)."""
+
+    model: RewardModel
+    sim: SimState
+    weight: jax.Array
+    """``mpc.MPCConfig.progress_weight``."""
+    detour: jax.Array
+    """The env's detour field [G, G] (``route.detour_field``; zeros without one)."""
+    unseen_cost: jax.Array
+    """The price of an imagined step onto floor never seen (``mpc.MPCConfig.unseen_cost``)."""
+
+
+#: ``mpc.plan_batch``'s ``score_axes``: one detour field per player, the rest shared.
+SCORE_AXES = ScoreParams(None, None, None, 0, None)  # type: ignore[arg-type]
 #: Where the latent carries the floor map's "floor never seen underfoot" number.
 UNSEEN_FEATURE = MAP_SLICE.start + MAP_NAMES.index("unseen_here")
 
@@ -155,7 +167,7 @@ UNSEEN_FEATURE = MAP_SLICE.start + MAP_NAMES.index("unseen_here")
 def learned_reward(params: ScoreParams, z: jax.Array) -> jax.Array:
     """``mpc.RewardFn`` of the agent's ``ScoreParams``: the learned reward, less ``unseen_cost`` where the imagined
     avatar stands on floor the camera never showed (``mpc.MPCConfig.unseen_cost``)."""
-    return params[0].reward(z) - params[4] * z[..., UNSEEN_FEATURE]
+    return params.model.reward(z) - params.unseen_cost * z[..., UNSEEN_FEATURE]
 
 
 def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
@@ -165,13 +177,12 @@ def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
     plan, Σ_t [Φ(z_t) − Φ(z_{t−1})], telescopes to Φ(z_H) − Φ(z_0), and Φ(z_0) changes no choice; summing Φ(z_t)
     itself instead counts a metre gained early once per remaining step (measured: with it, the planner bought
     the short way across a remembered hazard band, 12 unsafe steps per episode)."""
-    model, sim, weight, detour, _ = params
-    return weight * (decode_progress(sim, z) - detour_at(detour, latent_pose(sim, z)))
+    return params.weight * (decode_progress(params.sim, z) - detour_at(params.detour, latent_pose(params.sim, z)))
 
 
 def progress_costs(params: ScoreParams, z: jax.Array) -> jax.Array:
     """``mpc.CostFn`` of the same parameters as ``learned_reward``: the learned per-rule costs."""
-    return params[0].rule_costs(z)
+    return params.model.rule_costs(z)
 
 
 #: Steps the avatar takes per metre walking ahead (measured on the scripted expert's demonstrations: 0.29 m a step).
@@ -218,8 +229,9 @@ class MPCAgent:
         if self.config.detour and self.config.progress_weight > 0:
             detour = _detour_fields(self.model, self.sim, z, self.maps, self.detour_penalty)
         actions, self.state, _ = mpc.plan_batch(walled_step, (self.sim, self.maps), learned_reward, progress_costs,
-                                                (self.model, self.sim, self.weight, detour, self.unseen_cost), z, self.state, self.config,
-                                                step_axes=(None, 0), score_axes=(None, None, None, 0, None),
+                                                ScoreParams(self.model, self.sim, self.weight, detour, self.unseen_cost), z,
+                                                self.state, self.config,
+                                                step_axes=(None, 0), score_axes=SCORE_AXES,
                                                 terminal=progress_terminal)  # fmt: skip
         return actions.reshape(E, P, -1)
 

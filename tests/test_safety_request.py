@@ -13,7 +13,7 @@ from safety import demonstrations as demos
 from safety import mpc
 from safety.labelers import LABELS
 from safety.floor_map import GRID
-from safety.request import UNSEEN_FEATURE, MPCAgent, RequestConfig, learned_reward, run_rounds
+from safety.request import UNSEEN_FEATURE, MPCAgent, RequestConfig, ScoreParams, learned_reward, run_rounds
 from safety.reward_model import RewardModelConfig
 from safety.simulator import STATE_WIDTH, SimConfig, train_simulator
 from worlds.envs.batch_env import BatchEnv, EnvConfig
@@ -48,7 +48,7 @@ def test_request_rounds_and_mpc_agent_in_the_real_env() -> None:
     assert float(np.asarray(agent.maps[1]).sum()) == 0.0 and float(np.asarray(agent.maps[0]).sum()) > 0.0
     # the planner's reward: the learned one, less unseen_cost on floor never seen (the latent's unseen_here number)
     seen, unseen = (jnp.asarray(z[:4]).at[:, UNSEEN_FEATURE].set(v) for v in (0.0, 1.0))
-    params = (model, sim, jnp.float32(1.0), jnp.zeros((GRID, GRID)), jnp.float32(3.0))
+    params = ScoreParams(model, sim, jnp.float32(1.0), jnp.zeros((GRID, GRID)), jnp.float32(3.0))
     np.testing.assert_allclose(np.asarray(learned_reward(params, seen)), np.asarray(model.reward(seen)), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(learned_reward(params, unseen)), np.asarray(model.reward(unseen)) - 3.0, rtol=1e-5)
     with pytest.raises(ValueError, match="unseen_cost=-1"):
