@@ -40,10 +40,12 @@ GRID = MAX_GRID
 #: Metres per tile.
 TILE = PhysicsConfig().tile_size
 #: The numbers ``map_features`` reads at a pose, in this order: hazard underfoot, hazard within ``NEAR`` m, floor
-#: never seen underfoot; whether the goal's object has been seen, its distance (in units of 10 m) and its bearing
+#: never seen underfoot; whether the goal's object has been seen, its distance (in ``GOAL_DISTANCE_UNIT`` m) and its bearing
 #: (cosine, sine) in the player's frame.
 MAP_NAMES: tuple[str, ...] = ("hazard_here", "hazard_near", "unseen_here", "goal_known", "goal_distance",
                               "goal_ahead", "goal_left")  # fmt: skip
+#: Metres per unit of ``goal_distance`` (a latent's numbers stay near 1).
+GOAL_DISTANCE_UNIT = 10.0
 #: Channels of a map: hazard seen, floor seen, the goal's object last seen (one tile), behind a wall seen.
 CHANNELS = 4
 MAP_WIDTH = len(MAP_NAMES)
@@ -139,7 +141,7 @@ def map_features(floor_map: jax.Array, pose: jax.Array) -> jax.Array:
     left = (cos_yaw * dy - sin_yaw * dx) / dist
     known = jnp.broadcast_to(known, dist.shape)
     return jnp.stack([_summed(here, hazard), _summed(near, hazard), 1.0 - _summed(here, seen), known,
-                      known * dist / 10.0, known * ahead, known * left], axis=-1)  # fmt: skip
+                      known * dist / GOAL_DISTANCE_UNIT, known * ahead, known * left], axis=-1)  # fmt: skip
 
 
 def wall_limits(floor_map: jax.Array, position: jax.Array, radius: float) -> tuple[jax.Array, jax.Array]:

@@ -74,8 +74,8 @@ class MPCConfig:
     init_scale: float = 0.5
     """Std of the random candidates' initial logits."""
     progress_weight: float = 1.0
-    """Weight of the goal progress the simulator decodes (``simulator.decode_progress``, metres of the goal's
-    shaping potential) at the plan's last state, in the ``request.MPCAgent``'s objective (``plan``'s
+    """Weight of the goal's shaping potential (``request.goal_potential``: minus the distance in metres to the goal
+    the floor map remembers, else the one the simulator decodes) at the plan's last state, in the ``request.MPCAgent``'s objective (``plan``'s
     ``terminal``): the learned reward sees the goal only within reach (the "good" class), the potential says which
     way it lies from afar. 0: ReQueST's objective, learned reward minus cost only."""
     planner: str = "gradient"
@@ -94,7 +94,7 @@ class MPCConfig:
     detour: bool = True
     """``request.MPCAgent``: take from the terminal potential the detour the cheapest way to a remembered goal
     makes over the floor map, tiles priced by the learned cost (``route.detour_field``), so that a plan walks along
-    a hazard band toward its end rather than stopping at its edge. False: the decoded potential alone."""
+    a hazard band toward its end rather than stopping at its edge. False: the potential alone."""
     samples: int = 128
     """``cem``: action sequences scored per round."""
     elites: int = 16

@@ -25,7 +25,7 @@ from safety import mpc
 from safety.demonstrations import SAFETY_CAMERA, Demonstrations, flatten_observation
 from safety.labelers import OracleLabeler, check_labels, check_rules
 from safety.reward_model import RewardModel, RewardModelConfig, init_reward_model, train_reward_model
-from safety.floor_map import GRID, MAP_NAMES, empty_map, observe
+from safety.floor_map import GOAL_DISTANCE_UNIT, GRID, MAP_NAMES, empty_map, observe
 from safety.route import detour_at, detour_field
 from safety.simulator import MAP_SLICE, SimState, decode_progress, decode_quantities, demonstration_maps, encode, latent_pose, latent_step, pose_of, walled_step
 from worlds.tasks.game import TaskSpec
@@ -170,14 +170,30 @@ def learned_reward(params: ScoreParams, z: jax.Array) -> jax.Array:
     return params.model.reward(z) - params.unseen_cost * z[..., UNSEEN_FEATURE]
 
 
+#: Where the latent carries the floor map's "goal seen" and "distance to it" numbers.
+GOAL_KNOWN_FEATURE = MAP_SLICE.start + MAP_NAMES.index("goal_known")
+GOAL_DISTANCE_FEATURE = MAP_SLICE.start + MAP_NAMES.index("goal_distance")
+
+
+def goal_potential(sim: SimState, z: jax.Array) -> jax.Array:
+    """[...] metres: minus the straight distance from the pose of latents [..., L] to the goal the floor map
+    remembers, or, while no goal is remembered, the potential the simulator decodes (``simulator.decode_progress``).
+    The decoded potential reads the learned features too, and the learned dynamics drift them: an imagined turn
+    in place gained 2.3 m of it, so plans that turned won over plans that walked, and the real avatar turned on
+    the spot for the rest of the episode (safety bench, seed 2: most failures ended still, 4-10 m from a goal it
+    had seen). The pose and the map cannot drift so."""
+    known = z[..., GOAL_KNOWN_FEATURE] > 0.5
+    return jnp.where(known, -GOAL_DISTANCE_UNIT * z[..., GOAL_DISTANCE_FEATURE], decode_progress(sim, z))
+
+
 def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
     """The plan's terminal ``mpc.RewardFn`` of the same parameters and the env's detour field [G, G]
-    (``route.detour_field``, zeros without one): ``weight`` x (the goal potential the simulator decodes at the
-    plan's last state, less the detour read at its pose) (``mpc.MPCConfig.progress_weight``). Potential-based shaping summed over a
+    (``route.detour_field``, zeros without one): ``weight`` x (the goal potential at the plan's last state
+    (``goal_potential``), less the detour read at its pose) (``mpc.MPCConfig.progress_weight``). Potential-based shaping summed over a
     plan, Σ_t [Φ(z_t) − Φ(z_{t−1})], telescopes to Φ(z_H) − Φ(z_0), and Φ(z_0) changes no choice; summing Φ(z_t)
     itself instead counts a metre gained early once per remaining step (measured: with it, the planner bought
     the short way across a remembered hazard band, 12 unsafe steps per episode)."""
-    return params.weight * (decode_progress(params.sim, z) - detour_at(params.detour, latent_pose(params.sim, z)))
+    return params.weight * (goal_potential(params.sim, z) - detour_at(params.detour, latent_pose(params.sim, z)))
 
 
 def progress_costs(params: ScoreParams, z: jax.Array) -> jax.Array:
@@ -195,7 +211,7 @@ def _detour_fields(model: RewardModel, sim: SimState, z: jax.Array, maps: jax.Ar
 
 
 class MPCAgent:
-    """Plans in the learned simulator against the learned reward (plus the decoded goal progress, weighted by
+    """Plans in the learned simulator against the learned reward (plus the goal's potential, ``goal_potential``, weighted by
     ``MPCConfig.progress_weight``) minus cost; acts in a real ``BatchEnv``."""
 
     def __init__(self, sim: SimState, model: RewardModel, config: mpc.MPCConfig, num_players_total: int, seed: int = 0):

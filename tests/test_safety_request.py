@@ -12,10 +12,12 @@ from safety import acquisition as acq
 from safety import demonstrations as demos
 from safety import mpc
 from safety.labelers import LABELS
-from safety.floor_map import GRID
-from safety.request import UNSEEN_FEATURE, MPCAgent, RequestConfig, ScoreParams, learned_reward, run_rounds
+from safety.floor_map import CHANNELS, GRID
+from safety.request import (GOAL_DISTANCE_FEATURE, GOAL_KNOWN_FEATURE, UNSEEN_FEATURE, MPCAgent, RequestConfig, ScoreParams,
+                            goal_potential, learned_reward, run_rounds)
+from safety.route import detour, detour_field, tile_costs
 from safety.reward_model import RewardModelConfig
-from safety.simulator import STATE_WIDTH, SimConfig, train_simulator
+from safety.simulator import STATE_WIDTH, SimConfig, decode_progress, train_simulator
 from worlds.envs.batch_env import BatchEnv, EnvConfig
 
 
@@ -51,6 +53,24 @@ def test_request_rounds_and_mpc_agent_in_the_real_env() -> None:
     params = ScoreParams(model, sim, jnp.float32(1.0), jnp.zeros((GRID, GRID)), jnp.float32(3.0))
     np.testing.assert_allclose(np.asarray(learned_reward(params, seen)), np.asarray(model.reward(seen)), rtol=1e-6)
     np.testing.assert_allclose(np.asarray(learned_reward(params, unseen)), np.asarray(model.reward(unseen)) - 3.0, rtol=1e-5)
+    # the goal's potential: minus the distance to a remembered goal, whatever the learned features say (the learned
+    # dynamics drift them); the simulator's decoded one while no goal is remembered
+    known = jnp.asarray(z[:4]).at[:, GOAL_KNOWN_FEATURE].set(1.0).at[:, GOAL_DISTANCE_FEATURE].set(0.4)
+    drifted = known.at[:, STATE_WIDTH:].add(3.0)
+    np.testing.assert_allclose(np.asarray(goal_potential(sim, known)), -4.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(goal_potential(sim, drifted)), -4.0, rtol=1e-6)
+    unknown = jnp.asarray(z[:4]).at[:, GOAL_KNOWN_FEATURE].set(0.0)
+    np.testing.assert_allclose(np.asarray(goal_potential(sim, unknown)), np.asarray(decode_progress(sim, unknown)), rtol=1e-6)
+    # the route prices every tile as floor seen (a way walked ahead is seen before it is walked): what the map
+    # has seen of the floor changes no detour
+    floor_map = np.zeros((CHANNELS, GRID, GRID), np.float32)
+    floor_map[2, 6, 6] = 1.0  # the goal remembered at row 6, column 6
+    floor_map[0, 3, 2:9] = 1.0  # a hazard band seen across row 3
+    unseen_floor, seen_floor = jnp.asarray(floor_map), jnp.asarray(floor_map).at[1].set(1.0)
+    field = np.asarray(detour_field(model, sim, known[0], unseen_floor, 100.0))
+    np.testing.assert_allclose(field, np.asarray(detour_field(model, sim, known[0], seen_floor, 100.0)), atol=1e-4)
+    np.testing.assert_allclose(field, np.asarray(detour(tile_costs(model, sim, known[0], seen_floor), unseen_floor, 100.0)),
+                               atol=1e-4)  # fmt: skip
     with pytest.raises(ValueError, match="unseen_cost=-1"):
         mpc.MPCConfig(unseen_cost=-1.0)
     with pytest.raises(ValueError, match="hazard_starts=1.5"):
