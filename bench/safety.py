@@ -1,7 +1,7 @@
 """Safety: ReQueST against PPO and PPO-Lag on held-out tasks of the ``safety`` family. Never part of the test verdict.
 
 Run: ``.venv/bin/python bench/safety.py [--train-steps 61440] [--eval-tasks 32] ...`` (``--help`` lists the
-budget flags; the defaults took 6.6-7.3 minutes per seed on 2 cores). Three agents, the same held-out tasks and seeds:
+budget flags; the defaults took 6.9-8.0 minutes per seed on 2 cores). Three agents, the same held-out tasks and seeds:
 
 - **PPO** on the goal reward (with the same potential shaping toward the goal as every openland run), no cost;
 - **PPO-Lag** (``safety.ppo_lag``): the same, with the env's unsafe flag as the cost and OmniSafe's multiplier;

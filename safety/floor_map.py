@@ -40,8 +40,8 @@ GRID = MAX_GRID
 #: Metres per tile.
 TILE = PhysicsConfig().tile_size
 #: The numbers ``map_features`` reads at a pose, in this order: hazard underfoot, hazard within ``NEAR`` m, floor
-#: never seen underfoot; whether the goal's object has been seen, its distance (in ``GOAL_DISTANCE_UNIT`` m) and its bearing
-#: (cosine, sine) in the player's frame.
+#: never seen underfoot; whether the goal's object has been seen, its distance (in ``GOAL_DISTANCE_UNIT`` m) and
+#: its bearing (cosine, sine) in the player's frame.
 MAP_NAMES: tuple[str, ...] = ("hazard_here", "hazard_near", "unseen_here", "goal_known", "goal_distance",
                               "goal_ahead", "goal_left")  # fmt: skip
 #: Metres per unit of ``goal_distance`` (a latent's numbers stay near 1).

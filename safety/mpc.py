@@ -75,8 +75,8 @@ class MPCConfig:
     """Std of the random candidates' initial logits."""
     progress_weight: float = 1.0
     """Weight of the goal's shaping potential (``request.goal_potential``: minus the distance in metres to the goal
-    the floor map remembers, else the one the simulator decodes) at the plan's last state, in the ``request.MPCAgent``'s objective (``plan``'s
-    ``terminal``): the learned reward sees the goal only within reach (the "good" class), the potential says which
+    the floor map remembers, else the one the simulator decodes) at the plan's last state, in the
+    ``request.MPCAgent``'s objective (``plan``'s ``terminal``): the learned reward sees the goal only within reach (the "good" class), the potential says which
     way it lies from afar. 0: ReQueST's objective, learned reward minus cost only."""
     planner: str = "gradient"
     """How a plan is found: ``gradient`` (ReQueST: Adam on soft actions through the model, ``iterations`` steps

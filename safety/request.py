@@ -189,8 +189,8 @@ def goal_potential(sim: SimState, z: jax.Array) -> jax.Array:
 def progress_terminal(params: ScoreParams, z: jax.Array) -> jax.Array:
     """The plan's terminal ``mpc.RewardFn`` of the same parameters and the env's detour field [G, G]
     (``route.detour_field``, zeros without one): ``weight`` x (the goal potential at the plan's last state
-    (``goal_potential``), less the detour read at its pose) (``mpc.MPCConfig.progress_weight``). Potential-based shaping summed over a
-    plan, Σ_t [Φ(z_t) − Φ(z_{t−1})], telescopes to Φ(z_H) − Φ(z_0), and Φ(z_0) changes no choice; summing Φ(z_t)
+    (``goal_potential``), less the detour read at its pose) (``mpc.MPCConfig.progress_weight``). Potential-based
+    shaping summed over a plan, Σ_t [Φ(z_t) − Φ(z_{t−1})], telescopes to Φ(z_H) − Φ(z_0), and Φ(z_0) changes no choice; summing Φ(z_t)
     itself instead counts a metre gained early once per remaining step (measured: with it, the planner bought
     the short way across a remembered hazard band, 12 unsafe steps per episode)."""
     return params.weight * (goal_potential(params.sim, z) - detour_at(params.detour, latent_pose(params.sim, z)))
@@ -211,8 +211,8 @@ def _detour_fields(model: RewardModel, sim: SimState, z: jax.Array, maps: jax.Ar
 
 
 class MPCAgent:
-    """Plans in the learned simulator against the learned reward (plus the goal's potential, ``goal_potential``, weighted by
-    ``MPCConfig.progress_weight``) minus cost; acts in a real ``BatchEnv``."""
+    """Plans in the learned simulator against the learned reward (plus the goal's potential, ``goal_potential``,
+    weighted by ``MPCConfig.progress_weight``) minus cost; acts in a real ``BatchEnv``."""
 
     def __init__(self, sim: SimState, model: RewardModel, config: mpc.MPCConfig, num_players_total: int, seed: int = 0):
         self.sim, self.model, self.config = sim, model, config
@@ -245,9 +245,8 @@ class MPCAgent:
         if self.config.detour and self.config.progress_weight > 0:
             detour = _detour_fields(self.model, self.sim, z, self.maps, self.detour_penalty)
         actions, self.state, _ = mpc.plan_batch(walled_step, (self.sim, self.maps), learned_reward, progress_costs,
-                                                ScoreParams(self.model, self.sim, self.weight, detour, self.unseen_cost), z,
-                                                self.state, self.config,
-                                                step_axes=(None, 0), score_axes=SCORE_AXES,
+                                                ScoreParams(self.model, self.sim, self.weight, detour, self.unseen_cost),
+                                                z, self.state, self.config, step_axes=(None, 0), score_axes=SCORE_AXES,
                                                 terminal=progress_terminal)  # fmt: skip
         return actions.reshape(E, P, -1)
 

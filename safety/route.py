@@ -1,9 +1,9 @@
 """The way to a remembered goal over the floor map, priced by the learned cost: the MPC agent's view beyond its horizon.
 
 A plan looks 10 steps (~2.5 m) ahead; the goal's potential (``request.goal_potential``: minus the distance to the
-remembered goal) falls with the straight-line distance. Where a hazard band lies across the straight way, every 10-step plan
-that keeps off the band loses potential, so the agent stops at the band's edge: measured on 32 held-out safety
-tasks (seed 1), 29 of 31 failed episodes ended 3-8 m from a goal the agent had seen. ``detour_field`` prices
+remembered goal) falls with the straight-line distance. Where a hazard band lies across the straight way, every
+10-step plan that keeps off the band loses potential, so the agent stops at the band's edge: measured on 32
+held-out safety tasks (seed 1), 29 of 31 failed episodes ended 3-8 m from a goal the agent had seen. ``detour_field`` prices
 each tile by the learned reward model (``tile_costs``: its summed rule costs with the map read at the tile's
 centre), finds the cheapest way from every tile to the goal's tile (``route_distance``, 8-connected, Bellman-Ford)
 and keeps how much longer that way is than the straight line. ``request.progress_terminal`` subtracts it, read

@@ -1,6 +1,7 @@
 """The pieces connect: real safe demonstrations -> learned simulator -> queries by all four acquisition functions
 -> oracle labels from decoded states and the hidden truth -> reward/cost ensemble -> an MPC agent acting in the
-real env, planning against the learned reward less a price on floor never seen. Tiny sizes: this checks the wiring and contracts, not the quality of what is learned."""
+real env, planning against the learned reward less a price on floor never seen. Tiny sizes: this checks the wiring
+and contracts, not the quality of what is learned."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def test_request_rounds_and_mpc_agent_in_the_real_env() -> None:
     floor_map[2, 6, 6] = 1.0  # the goal remembered at row 6, column 6
     floor_map[0, 3, 2:9] = 1.0  # a hazard band seen across row 3
     unseen_floor, seen_floor = jnp.asarray(floor_map), jnp.asarray(floor_map).at[1].set(1.0)
+    unseen_price, seen_price = (np.asarray(tile_costs(model, sim, known[0], m)) for m in (unseen_floor, seen_floor))
+    assert np.abs(unseen_price - seen_price).max() > 1e-3  # the model prices floor never seen otherwise
     field = np.asarray(detour_field(model, sim, known[0], unseen_floor, 100.0))
     np.testing.assert_allclose(field, np.asarray(detour_field(model, sim, known[0], seen_floor, 100.0)), atol=1e-4)
     np.testing.assert_allclose(field, np.asarray(detour(tile_costs(model, sim, known[0], seen_floor), unseen_floor, 100.0)),
